@@ -1,0 +1,110 @@
+"""Conversations (direct pairs and rooms), members with read markers, messages, blocks.
+
+Direct messages and rooms are one concept with two kinds: a Conversation with
+Memberships and Messages. Each membership carries the member's read marker.
+"""
+
+from django.conf import settings
+from django.db import models
+
+MESSAGE_MAX_CHARS = 4000
+
+
+class Conversation(models.Model):
+    class Kind(models.TextChoices):
+        DIRECT = "direct"
+        ROOM = "room"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Direct pairs: "<low id>:<high id>", unique so concurrent first messages
+    # cannot create two conversations for one pair.
+    direct_key = models.CharField(max_length=41, unique=True, null=True, blank=True)
+    # Rooms only.
+    slug = models.SlugField(max_length=50, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=80, blank=True, default="")
+    private = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(kind="direct", direct_key__isnull=False, slug__isnull=True))
+                | (models.Q(kind="room", slug__isnull=False, direct_key__isnull=True)),
+                name="conversation_kind_fields",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.slug or self.direct_key or str(self.pk)
+
+
+class Membership(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # Id of the newest message this member has read; only ever moves forward.
+    last_read_id = models.BigIntegerField(default=0)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="membership_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.conversation_id}"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    body = models.TextField(max_length=MESSAGE_MAX_CHARS)
+    created_at = models.DateTimeField(auto_now_add=True)
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["conversation", "id"], name="message_conversation_id")]
+        constraints = [
+            # Idempotent sends: a resent client_id finds the stored message.
+            models.UniqueConstraint(
+                fields=["conversation", "sender", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="message_client_id_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender_id} in {self.conversation_id}: {self.body[:40]}"
+
+
+class Block(models.Model):
+    blocker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blocks")
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blocker", "blocked"], name="block_once")]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+class Presence(models.Model):
+    """One row per open room socket, shared by all server processes.
+
+    A user is online in a room while any of their rows is fresh; rows are
+    refreshed by the socket's heartbeat, so a killed process's rows go stale.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "user"], name="presence_room_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} online in {self.conversation_id}"

@@ -1,0 +1,1 @@
+"""Signal receivers: one line each, the rules live in notifications.services."""

@@ -1,0 +1,34 @@
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from social import services
+from social.models import Comment, Post
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ["title", "author", "created_at"]
+    search_fields = ["title", "body", "author__username"]
+    raw_id_fields = ["author"]
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    list_display = ["post", "author", "parent", "created_at"]
+    search_fields = ["body", "author__username"]
+    raw_id_fields = ["author", "post", "parent"]
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class SocialUserAdmin(UserAdmin):
+    actions = ["end_sessions"]
+
+    @admin.action(description="End all sessions (logs out and closes live sockets)")
+    def end_sessions(self, request, queryset):
+        ended = sum(services.sessions_end_all(user=user) for user in queryset)
+        self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)

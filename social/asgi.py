@@ -1,0 +1,26 @@
+"""ASGI entry point: Django for HTTP, Channels for WebSockets.
+
+The WebSocket stack is AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter)):
+a foreign or missing Origin is refused before any consumer runs, then the
+session cookie becomes ``scope["user"]``.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from social.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

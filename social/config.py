@@ -1,0 +1,112 @@
+"""Turn environment variables into Django settings fragments.
+
+Pure functions of a mapping, so tests can feed them any environment without
+reloading the settings module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """Read a boolean flag: 1/true/yes/on (any case) mean True."""
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in TRUE_WORDS
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """Read an integer, falling back to ``default`` when unset or empty."""
+    value = env.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated list, dropping blanks."""
+    value = env.get(name)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database_config(env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
+    """SQLite file by default; whatever ``DATABASE_URL`` names when set."""
+    url = env.get("DATABASE_URL")
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(base_dir / "db.sqlite3"),
+            # Several threads (and the e2e server process) write: WAL lets readers
+            # carry on during a write, IMMEDIATE avoids lock-upgrade deadlocks.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": str(base_dir / "test-db.sqlite3")},
+        }
+    config = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    return config
+
+
+def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """In-memory layer by default; channels-redis when ``REDIS_URL`` is set.
+
+    ``CHANNEL_LAYER=pubsub`` picks ``RedisPubSubChannelLayer`` instead of the
+    list-based ``RedisChannelLayer`` (see docs/benchmarks.md for the trade-off).
+    """
+    url = env.get("REDIS_URL")
+    if not url:
+        return {
+            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 500, "expiry": 60}}
+        }
+    if env.get("CHANNEL_LAYER", "core") == "pubsub":
+        return {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [url], "prefix": env.get("CHANNEL_PREFIX", "asgi")},
+            }
+        }
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [url],
+                "prefix": env.get("CHANNEL_PREFIX", "asgi"),
+                # A socket's inbox holds this many undelivered events; past it
+                # group_send drops for that socket only, so one stalled reader
+                # never blocks the group. Clients converge through ?after=.
+                "capacity": env_int(env, "CHANNEL_CAPACITY", 500),
+                # Undelivered events older than this are useless to a live UI.
+                "expiry": 60,
+                # Must exceed daphne's --websocket_timeout (default 86400 s) so a
+                # long-lived socket is never silently dropped from its groups;
+                # consumers also re-add themselves periodically (see base consumer).
+                "group_expiry": env_int(env, "CHANNEL_GROUP_EXPIRY", 86400 * 2),
+            },
+        }
+    }
+
+
+def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Local memory by default; Redis when ``REDIS_URL`` is set (shared by processes)."""
+    url = env.get("REDIS_URL")
+    if not url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "social"}}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": env.get("CACHE_PREFIX", "social"),
+        }
+    }

@@ -1,0 +1,28 @@
+from django import forms
+
+from social.models import COMMENT_MAX_CHARS, POST_MAX_CHARS, TITLE_MAX_CHARS, Comment
+
+
+class PostForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_MAX_CHARS, strip=True)
+    body = forms.CharField(max_length=POST_MAX_CHARS, strip=True, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment", max_length=COMMENT_MAX_CHARS, strip=True, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    parent = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args, post=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.post = post
+
+    def clean_parent(self) -> Comment | None:
+        parent_id = self.cleaned_data.get("parent")
+        if parent_id is None:
+            return None
+        parent = Comment.objects.filter(pk=parent_id, post=self.post).first()
+        if parent is None:
+            raise forms.ValidationError("The comment you are replying to does not exist on this post.")
+        return parent

@@ -1,0 +1,1 @@
+"""Realtime plumbing shared by the notification and messaging apps."""

@@ -1,0 +1,228 @@
+"""The base consumer every socket of the service is built on.
+
+It owns what all sockets share: the login gate (4401), the per-user socket cap,
+flood limits (``rate_limited`` error frames, then 4429), JSON parsing with error
+frames instead of 1011 closes, dispatch to a fixed table of handlers, group
+membership (re-added on every heartbeat so a restarted Redis cannot leave a
+socket deaf), session revocation, and relaying frames serialised once per
+``group_send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from social.realtime import limits, protocol
+from social.realtime.auth import session_still_valid
+from social.realtime.groups import control_group
+
+log = logging.getLogger(__name__)
+
+
+class Denied(Exception):
+    """Refuse the socket (at connect) or the frame (later) with a close code."""
+
+    def __init__(self, close_code: int, message: str = "not allowed") -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.message = message
+
+
+class RealtimeConsumer(AsyncWebsocketConsumer):
+    """Shared behaviour; subclasses fill ``frame_handlers`` and the hooks."""
+
+    # Client frame type -> name of the coroutine method that handles it.
+    frame_handlers: ClassVar[dict[str, str]] = {}
+
+    user_id: int
+    after: int | None
+
+    # Hooks for subclasses.
+
+    async def authorize(self) -> None:
+        """Raise Denied to refuse the socket after the login check."""
+
+    def group_names(self) -> list[str]:
+        """Groups this socket listens on besides the user's control group."""
+        return []
+
+    async def start(self) -> None:
+        """After accept and group joins: send the resume replay and ``ready``."""
+
+    async def heartbeat(self) -> None:
+        """Periodic work (presence refresh)."""
+
+    async def stop(self) -> None:
+        """Clean-up after the socket closed (presence)."""
+
+    async def still_allowed(self) -> bool:
+        """Re-checked on ``access.check`` events: False closes with 4403."""
+        return True
+
+    # Connection lifecycle.
+
+    async def connect(self) -> None:
+        self.joined: list[str] = []
+        self.heartbeat_task: asyncio.Task[None] | None = None
+        self.registered = False
+        self.strikes = 0
+        config = settings.REALTIME
+        self.bucket = limits.TokenBucket(rate=config["RATE_PER_SECOND"], burst=config["RATE_BURST"])
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(protocol.CLOSE_NOT_LOGGED_IN)
+            return
+        self.user = user
+        self.user_id = user.pk
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        try:
+            self.after = protocol.parse_after(self.query_param("after"))
+        except protocol.ProtocolError:
+            self.after = None
+        count = await limits.register_socket(self.user_id, self.channel_name)
+        self.registered = True
+        if count > config["MAX_SOCKETS_PER_USER"]:
+            await self.refuse(protocol.CLOSE_FLOODING, f"more than {config['MAX_SOCKETS_PER_USER']} open sockets")
+            return
+        try:
+            await self.authorize()
+        except Denied as denied:
+            await self.refuse(denied.close_code, denied.message)
+            return
+        await self.join_groups()
+        await self.accept()
+        await self.start()
+        self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
+
+    async def refuse(self, code: int, message: str | None = None) -> None:
+        """Accept then close with an application code, so the client can tell why."""
+        await self.accept()
+        if message:
+            await self.send_frame(protocol.error_frame(protocol.FORBIDDEN, message))
+        await self.close(code)
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat_task is not None:
+            self.heartbeat_task.cancel()
+        layer = self.channel_layer
+        for group in self.joined:
+            try:
+                await layer.group_discard(group, self.channel_name)
+            except Exception:
+                log.warning("group_discard %s failed", group, exc_info=True)
+        if self.registered:
+            await limits.unregister_socket(self.user_id, self.channel_name)
+        if self.joined:
+            await self.stop()
+
+    async def join_groups(self) -> None:
+        """Join (or re-join) this socket's groups; group_add is idempotent."""
+        groups = [control_group(self.user_id), *self.group_names()]
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = groups
+
+    async def heartbeat_loop(self) -> None:
+        interval = settings.REALTIME["HEARTBEAT_SECONDS"]
+        while True:
+            # Jitter spreads thousands of sockets' checks over the interval.
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+            try:
+                if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
+                    await self.close(protocol.CLOSE_NOT_LOGGED_IN)
+                    return
+                await self.join_groups()
+                await limits.register_socket(self.user_id, self.channel_name)
+                await self.heartbeat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A Redis or database outage must not kill the socket; try again next beat.
+                log.warning("heartbeat failed for %s", self.channel_name, exc_info=True)
+
+    # Incoming frames.
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        client_id = None
+        try:
+            if not await self.within_rate():
+                return
+            frame = protocol.parse_frame(text_data, bytes_data)
+            client_id = protocol.echo_client_id(frame)
+            handler_name = self.frame_handlers.get(frame["type"])
+            if handler_name is None:
+                raise protocol.ProtocolError(protocol.UNKNOWN_TYPE, f"unknown frame type {frame['type'][:40]!r}")
+            handler: Callable[[dict[str, Any]], Awaitable[None]] = getattr(self, handler_name)
+            await handler(frame)
+        except protocol.ProtocolError as error:
+            await self.send_error(error.code, error.message, error.client_id or client_id)
+        except Denied as denied:
+            await self.send_error(protocol.FORBIDDEN, denied.message, client_id)
+            await self.close(denied.close_code)
+        except Exception:
+            log.exception("frame handling failed on %s", self.channel_name)
+            await self.send_error(protocol.SERVER_ERROR, "the server could not handle this frame; try again", client_id)
+
+    async def within_rate(self) -> bool:
+        """Apply the per-connection and per-user flood limits to one incoming frame."""
+        allowed = self.bucket.take() and await limits.user_frame_allowed(self.user_id)
+        if allowed:
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        if self.strikes > settings.REALTIME["RATE_STRIKES_BEFORE_CLOSE"]:
+            await self.close(protocol.CLOSE_FLOODING)
+        else:
+            await self.send_error(protocol.RATE_LIMITED, "too many frames; slow down")
+        return False
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        """Serialise and send one frame to this socket."""
+        await self.send(text_data=protocol.encode(frame))
+
+    async def send_error(self, code: str, message: str, client_id: str | None = None) -> None:
+        """Answer a bad frame; the socket stays open."""
+        await self.send_frame(protocol.error_frame(code, message, client_id))
+
+    def query_param(self, name: str) -> str | None:
+        """One value from the socket URL's query string."""
+        values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get(name)
+        return values[-1] if values else None
+
+    # Channel-layer events (handler names are server constants in protocol.py).
+
+    async def frame_relay(self, event: dict[str, Any]) -> None:
+        """Forward a frame that was serialised once for the whole group."""
+        if event.get("exclude_user") == self.user_id:
+            return
+        if not self.accepts_from(event.get("sender")):
+            return
+        await self.send(text_data=event["text"])
+
+    def accepts_from(self, sender_id: int | None) -> bool:
+        """False for frames from users this socket's user has blocked."""
+        return True
+
+    async def session_end(self, event: dict[str, Any]) -> None:
+        """This session logged out: close its sockets."""
+        if event.get("session_key") == self.session_key:
+            await self.close(protocol.CLOSE_NOT_LOGGED_IN)
+
+    async def session_check(self, event: dict[str, Any]) -> None:
+        """The user's sessions may have changed: re-check this socket's."""
+        if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
+            await self.close(protocol.CLOSE_NOT_LOGGED_IN)
+
+    async def access_check(self, event: dict[str, Any]) -> None:
+        """Membership or blocks changed: re-check this socket's access."""
+        if not await self.still_allowed():
+            await self.close(protocol.CLOSE_FORBIDDEN)

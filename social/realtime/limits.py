@@ -1,0 +1,122 @@
+"""Flood limits and the per-user socket registry.
+
+Per-connection limits live in the consumer (a token bucket: nothing else needs
+them). Per-user limits and the socket count must hold across server processes,
+so with ``REDIS_URL`` they live in Redis; without it the service runs as one
+process and a process-local store is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+try:
+    import redis.asyncio as aioredis
+except ImportError:  # pragma: no cover - redis is in requirements.txt
+    aioredis = None
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def _redis() -> Any | None:
+    """One asyncio Redis client per event loop (tests run several loops)."""
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        _clients[loop] = client
+    return client
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` tokens a second, up to ``burst`` saved up."""
+
+    rate: float
+    burst: float
+    tokens: float = field(init=False)
+    updated: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def take(self) -> bool:
+        """Spend one token; False when the bucket is empty."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+_local_windows: dict[tuple[int, int], int] = {}
+_local_sockets: dict[int, dict[str, float]] = {}
+
+
+async def user_frame_allowed(user_id: int) -> bool:
+    """Count one frame against the user's per-second budget across all sockets and processes."""
+    limit = settings.REALTIME["USER_RATE_PER_SECOND"]
+    window = int(time.time())
+    client = _redis()
+    if client is None:
+        key = (user_id, window)
+        if len(_local_windows) > 10_000:
+            for stale in [k for k in _local_windows if k[1] < window - 1]:
+                del _local_windows[stale]
+        _local_windows[key] = _local_windows.get(key, 0) + 1
+        return _local_windows[key] <= limit
+    try:
+        key = f"rt:rate:{user_id}:{window}"
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 3)
+            count, _ = await pipe.execute()
+    except Exception:
+        # Redis down: fail open; the per-connection bucket still applies.
+        return True
+    return count <= limit
+
+
+async def register_socket(user_id: int, channel_name: str) -> int:
+    """Record an open socket; return how many live sockets the user has now."""
+    now = time.time()
+    stale = now - settings.REALTIME["PRESENCE_STALE_SECONDS"]
+    client = _redis()
+    if client is None:
+        sockets = _local_sockets.setdefault(user_id, {})
+        sockets[channel_name] = now
+        for name in [n for n, seen in sockets.items() if seen < stale]:
+            del sockets[name]
+        return len(sockets)
+    key = f"rt:sockets:{user_id}"
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {channel_name: now})
+            pipe.zremrangebyscore(key, 0, stale)
+            pipe.zcard(key)
+            pipe.expire(key, settings.REALTIME["PRESENCE_STALE_SECONDS"] * 2)
+            _, _, count, _ = await pipe.execute()
+    except Exception:
+        return 1
+    return count
+
+
+async def unregister_socket(user_id: int, channel_name: str) -> None:
+    """Forget a closed socket."""
+    client = _redis()
+    if client is None:
+        _local_sockets.get(user_id, {}).pop(channel_name, None)
+        return
+    with contextlib.suppress(Exception):
+        await client.zrem(f"rt:sockets:{user_id}", channel_name)

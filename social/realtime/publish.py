@@ -1,0 +1,51 @@
+"""Publishing to channel-layer groups.
+
+The database is the record and the channel layer only a doorbell: every push
+may be lost (the layer is at-most-once, and drops over capacity), so a failure
+here is logged and reported, never raised into a request, and never undoes a
+stored row. Clients converge by resuming with ``?after=<id>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+async def group_send(group: str, event: dict[str, Any]) -> bool:
+    """Send one event to a group from async code; False (and logged) on failure."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    try:
+        await layer.group_send(group, event)
+    except Exception:
+        log.warning("group_send to %s failed; clients will catch up on resume", group, exc_info=True)
+        return False
+    return True
+
+
+def group_send_sync(group: str, event: dict[str, Any]) -> bool:
+    """Send one event to a group from sync code (views, commands, threads)."""
+    return async_to_sync(group_send)(group, event)
+
+
+def send_on_commit(group: str, event: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+    """Send when the current transaction commits; nothing if it rolls back.
+
+    ``event`` may be a callable so that counts in the frame are read after the
+    commit. Outside a transaction the send happens at once.
+    """
+
+    def publish() -> None:
+        group_send_sync(group, event() if callable(event) else event)
+
+    # robust: a failing publish must not stop the other on_commit callbacks.
+    transaction.on_commit(publish, robust=True)

@@ -1,0 +1,70 @@
+"""Run daphne with the service's deliberate server limits.
+
+``python -m social.serve [--port 8000] [--bind 127.0.0.1] [--fd N]``. The
+Makefile, the end-to-end tests, the benchmarks and the production example all
+start the server through here, so every one of them runs with the same limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+
+# Frames larger than this are cut off by daphne (close 1009) before the app
+# reads them; the app's own limits (settings.REALTIME) are smaller still.
+MAX_MESSAGE_BYTES = 64 * 1024
+# Keepalive pings find dead peers (a laptop lid closed) within a minute.
+PING_INTERVAL = 20
+PING_TIMEOUT = 30
+# Sockets live at most a day; channels-redis group_expiry is set above this.
+WEBSOCKET_TIMEOUT = 86400
+
+
+def daphne_argv(*, bind: str = "127.0.0.1", port: int | None = 8000, fd: int | None = None) -> list[str]:
+    """The daphne command line for this service."""
+    where = ["--fd", str(fd)] if fd is not None else ["-b", bind, "-p", str(port)]
+    return [
+        "daphne",
+        *where,
+        "--websocket-max-message-size",
+        str(MAX_MESSAGE_BYTES),
+        "--websocket-max-frame-size",
+        str(MAX_MESSAGE_BYTES),
+        "--ping-interval",
+        str(PING_INTERVAL),
+        "--ping-timeout",
+        str(PING_TIMEOUT),
+        "--websocket_timeout",
+        str(WEBSOCKET_TIMEOUT),
+        "--application-close-timeout",
+        "5",
+        "--proxy-headers",
+        "social.asgi:application",
+    ]
+
+
+def raise_open_file_limit() -> None:
+    """Each socket is a file descriptor: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--fd", type=int, default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
+    raise_open_file_limit()
+    from daphne.cli import CommandLineInterface
+
+    sys.argv = daphne_argv(bind=args.bind, port=args.port, fd=args.fd)
+    CommandLineInterface.entrypoint()
+
+
+if __name__ == "__main__":
+    main()

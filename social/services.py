@@ -1,0 +1,70 @@
+"""Services of the social core: posts, comments and session revocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.db import transaction
+
+from social.models import Comment, Post
+from social.realtime import protocol
+from social.realtime.groups import control_group
+from social.realtime.publish import send_on_commit
+
+
+@transaction.atomic
+def post_create(*, author: Any, title: str, body: str) -> Post:
+    """Store a post (signals turn its @mentions into notifications on commit)."""
+    return Post.objects.create(author=author, title=title, body=body)
+
+
+@transaction.atomic
+def comment_create(*, author: Any, post: Post, body: str, parent: Comment | None = None) -> Comment:
+    """Store a comment, optionally a reply to another comment on the same post."""
+    if parent is not None and parent.post_id != post.pk:
+        raise ValueError("a reply must be on the same post as its parent")
+    return Comment.objects.create(author=author, post=post, body=body, parent=parent)
+
+
+def end_session_sockets(*, user_id: int, session_key: str | None) -> None:
+    """Close every socket opened with this (now logged-out) session, on every process."""
+    if session_key:
+        send_on_commit(control_group(user_id), {"type": protocol.EVENT_SESSION_END, "session_key": session_key})
+
+
+def recheck_user_sockets(*, user_id: int) -> None:
+    """Make every socket of the user re-check its session once this transaction commits."""
+    send_on_commit(control_group(user_id), {"type": protocol.EVENT_SESSION_CHECK})
+
+
+def remember_credentials(*, user: Any, update_fields: Any) -> None:
+    """Before a user is saved, note whether the password or active flag is changing."""
+    user._credentials_changed = False
+    if user.pk is None or (update_fields is not None and not {"password", "is_active"} & set(update_fields)):
+        return
+    old = get_user_model().objects.filter(pk=user.pk).values("password", "is_active").first()
+    user._credentials_changed = old is not None and (
+        old["password"] != user.password or old["is_active"] != user.is_active
+    )
+
+
+def recheck_sockets_if_credentials_changed(*, user: Any) -> None:
+    """After a save that changed the password or deactivated the user, re-check their sockets."""
+    if getattr(user, "_credentials_changed", False):
+        user._credentials_changed = False
+        recheck_user_sockets(user_id=user.pk)
+
+
+@transaction.atomic
+def sessions_end_all(*, user: Any) -> int:
+    """Delete every session of the user (admin action); their sockets close."""
+    keys = [
+        session.session_key
+        for session in Session.objects.iterator()
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk)
+    ]
+    Session.objects.filter(session_key__in=keys).delete()
+    recheck_user_sockets(user_id=user.pk)
+    return len(keys)

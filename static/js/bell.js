@@ -1,0 +1,1 @@
+// The notification bell (filled in by the notifications app).

@@ -1,0 +1,85 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from tests.support.clients import session_cookie
+from tests.support.server import DaphneServer, database_url
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+DATABASE_IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL (a shared channel layer across processes)")
+needs_postgres = pytest.mark.skipif(not DATABASE_IS_POSTGRES, reason="needs DATABASE_URL pointing at PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache_and_layer() -> Iterator[None]:
+    """Start every test with empty rate-limit counters and channel layer."""
+    from django.core.cache import cache
+
+    from social.realtime import limits
+
+    cache.clear()
+    limits._local_windows.clear()
+    limits._local_sockets.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    """Create a user: ``make_user("alice")``."""
+
+    def make(username: str, password: str = "pw-for-tests-1", **extra: Any) -> Any:
+        return get_user_model().objects.create_user(
+            username=username, email=f"{username}@example.com", password=password, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def cookie_for(db: Any) -> Callable[[Any], str]:
+    """A real logged-in session for a user, as a Cookie header value."""
+    return session_cookie
+
+
+@pytest.fixture(scope="session")
+def server_database(django_db_setup: Any, django_db_blocker: Any) -> str:
+    """DATABASE_URL of the test database, for server processes."""
+    with django_db_blocker.unblock():
+        return database_url(connection.settings_dict)
+
+
+@pytest.fixture(scope="session")
+def daphne_server(server_database: str) -> Iterator[DaphneServer]:
+    """One real daphne process serving the app for the whole session.
+
+    Tests that use it need ``@pytest.mark.django_db(transaction=True)`` so the
+    rows they write are committed where the server can read them.
+    """
+    server = DaphneServer(database=server_database, name="shared").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_server(server_database: str) -> Iterator[Callable[..., DaphneServer]]:
+    """Start extra daphne processes for one test (stopped afterwards)."""
+    started: list[DaphneServer] = []
+
+    def start(name: str = "server", **env: str) -> DaphneServer:
+        server = DaphneServer(database=server_database, name=name, extra_env=env).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

@@ -1,0 +1,57 @@
+"""Settings come from the environment."""
+
+from pathlib import Path
+
+from social.config import cache_config, channel_layers_config, database_config, env_bool, env_list
+
+BASE = Path("/srv/app")
+
+
+def test_sqlite_file_by_default():
+    config = database_config({}, BASE)
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == "/srv/app/db.sqlite3"
+
+
+def test_postgres_when_database_url_is_set():
+    config = database_config({"DATABASE_URL": "postgres://bob:secret@db.internal:6543/social"}, BASE)
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 6543, "social", "bob")
+
+
+def test_in_memory_layer_and_local_cache_by_default():
+    assert channel_layers_config({})["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert cache_config({})["default"]["BACKEND"].endswith("LocMemCache")
+
+
+def test_redis_layer_and_cache_when_redis_url_is_set():
+    env = {"REDIS_URL": "redis://cache.internal:6379/2"}
+    layer = channel_layers_config(env)["default"]
+    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["CONFIG"]["hosts"] == ["redis://cache.internal:6379/2"]
+    # group membership must outlive the longest socket daphne allows (86400 s)
+    assert layer["CONFIG"]["group_expiry"] > 86400
+    assert cache_config(env)["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def test_pubsub_layer_is_a_setting():
+    layer = channel_layers_config({"REDIS_URL": "redis://x:6379/0", "CHANNEL_LAYER": "pubsub"})["default"]
+    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+
+
+def test_flags_and_lists():
+    assert env_bool({"DEBUG": "True"}, "DEBUG") is True
+    assert env_bool({"DEBUG": "0"}, "DEBUG") is False
+    assert env_bool({}, "DEBUG", default=True) is True
+    assert env_list({"ALLOWED_HOSTS": "a.example, b.example,"}, "ALLOWED_HOSTS", []) == ["a.example", "b.example"]
+
+
+def test_running_settings_follow_the_environment(settings):
+    import os
+
+    if os.environ.get("REDIS_URL"):
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis")
+    else:
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    expected_engine = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite3"
+    assert settings.DATABASES["default"]["ENGINE"].endswith(expected_engine)

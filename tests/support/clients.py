@@ -1,0 +1,78 @@
+"""Real WebSocket and HTTP clients for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+from django.conf import settings
+from django.test import Client
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def session_cookie(user: Any) -> str:
+    """Log the user in (a real session row) and return the Cookie header value."""
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+class WsClient:
+    """A real WebSocket client speaking the JSON frames of PROTOCOL.md."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @classmethod
+    async def open(cls, server: Any, path: str, *, cookie: str | None = None, origin: str | None = None) -> WsClient:
+        headers = {"Cookie": cookie} if cookie else {}
+        connection = await websockets.connect(
+            server.ws_url(path), additional_headers=headers, origin=origin or server.origin, max_size=2**22
+        )
+        return cls(connection)
+
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        await self.connection.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
+
+    async def recv(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
+
+    async def recv_type(self, frame_type: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+        """Skip frames until one of ``frame_type`` arrives."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - loop.time()))
+            if frame["type"] == frame_type:
+                return frame
+
+    async def until_ready(self, timeout: float = DEFAULT_TIMEOUT) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Collect the resume replay; return (frames before ready, the ready frame)."""
+        replay = []
+        while True:
+            frame = await self.recv(timeout)
+            if frame["type"] == "ready":
+                return replay, frame
+            replay.append(frame)
+
+    async def silent(self, timeout: float = 0.5) -> bool:
+        """True when nothing arrives within ``timeout``."""
+        try:
+            frame = await self.recv(timeout)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"expected silence, got {frame}")
+
+    async def closed_with(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """Wait for the server to close; return the close code."""
+        try:
+            while True:
+                await asyncio.wait_for(self.connection.recv(), timeout)
+        except websockets.ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else 1006
+
+    async def close(self) -> None:
+        await self.connection.close()
