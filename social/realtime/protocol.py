@@ -176,6 +176,31 @@ def user_dict(user: Any) -> dict[str, Any] | None:
     return {"id": user.pk, "username": user.username}
 
 
+def notification_dict(notification: Any) -> dict[str, Any]:
+    """The notification object of PROTOCOL.md (``actor`` should be select_related)."""
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "actor": user_dict(notification.actor) if notification.actor_id else None,
+        "text": notification.text,
+        "url": notification.url,
+        "created_at": timestamp(notification.created_at),
+        "read": notification.read_at is not None,
+    }
+
+
+def message_dict(message: Any) -> dict[str, Any]:
+    """The message object of PROTOCOL.md (``sender`` should be select_related)."""
+    return {
+        "id": message.pk,
+        "conversation": message.conversation_id,
+        "sender": user_dict(message.sender),
+        "body": message.body,
+        "created_at": timestamp(message.created_at),
+        "client_id": message.client_id,
+    }
+
+
 # Frames: server -> client.
 
 
