@@ -38,6 +38,10 @@ browser-deps:
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "run as root (or sudo apt-get install chromium) to enable browser tests"; fi
 
+# Two daphne processes on 8001/8002 sharing local Redis and PostgreSQL.
+two-servers: venv
+	deploy/two_servers.sh
+
 bench: venv
 	$(PY) -m bench.run $(BENCH_ARGS)
 

@@ -16,7 +16,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
 from social.routing import websocket_urlpatterns  # noqa: E402
+
+if "*" in settings.ALLOWED_HOSTS:
+    # The origin validator would accept any Origin: cross-site WebSocket hijacking.
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list real host names when WebSockets are served, not '*'.")
 
 application = ProtocolTypeRouter(
     {
