@@ -15,9 +15,11 @@ import sys
 # Frames larger than this are cut off by daphne (close 1009) before the app
 # reads them; the app's own limits (settings.REALTIME) are smaller still.
 MAX_MESSAGE_BYTES = 64 * 1024
-# Keepalive pings find dead peers (a laptop lid closed) within a minute.
-PING_INTERVAL = 20
-PING_TIMEOUT = 30
+# Keepalive pings find dead peers (a laptop lid closed) within a minute. They
+# also bound what a reader that stopped reading can cost: its ping cannot get
+# through the backed-up buffer, so daphne drops it after interval + timeout.
+PING_INTERVAL = int(os.environ.get("DAPHNE_PING_INTERVAL", "20"))
+PING_TIMEOUT = int(os.environ.get("DAPHNE_PING_TIMEOUT", "30"))
 # Sockets live at most a day; channels-redis group_expiry is set above this.
 WEBSOCKET_TIMEOUT = 86400
 

@@ -27,10 +27,17 @@ class WsClient:
         self.connection = connection
 
     @classmethod
-    async def open(cls, server: Any, path: str, *, cookie: str | None = None, origin: str | None = None) -> WsClient:
+    async def open(
+        cls, server: Any, path: str, *, cookie: str | None = None, origin: str | None = None, max_queue: int = 256
+    ) -> WsClient:
+        """Connect; a small ``max_queue`` makes a reader that stops reading from TCP when it lags."""
         headers = {"Cookie": cookie} if cookie else {}
         connection = await websockets.connect(
-            server.ws_url(path), additional_headers=headers, origin=origin or server.origin, max_size=2**22
+            server.ws_url(path),
+            additional_headers=headers,
+            origin=origin or server.origin,
+            max_size=2**22,
+            max_queue=max_queue,
         )
         return cls(connection)
 

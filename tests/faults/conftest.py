@@ -1,0 +1,44 @@
+"""Two (or more) real daphne processes sharing Redis and the database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dm.models import Conversation, Membership
+from tests.support.redis_server import PrivateRedis
+
+if not os.environ.get("REDIS_URL"):
+    pytest.skip(
+        "scale-out tests need REDIS_URL (and DATABASE_URL for PostgreSQL); CI sets both", allow_module_level=True
+    )
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis only this test's servers use, so the test may stop it."""
+    if not PrivateRedis.available():
+        pytest.skip("redis-server is not installed")
+    redis = PrivateRedis().start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def two_servers(start_server: Callable[..., Any]) -> tuple[Any, Any]:
+    """Processes A and B on the shared Redis and database."""
+    return start_server("A"), start_server("B")
+
+
+@pytest.fixture
+def make_room(db: Any) -> Callable[..., Conversation]:
+    def make(slug: str, *members: Any, private: bool = False) -> Conversation:
+        room = Conversation.objects.create(kind="room", slug=slug, name=slug.title(), private=private)
+        for member in members:
+            Membership.objects.create(conversation=room, user=member)
+        return room
+
+    return make

@@ -1,0 +1,202 @@
+"""Several daphne processes on one Redis and one database: everything crosses processes."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from social.models import Comment, Post
+from tests.support.clients import WsClient
+from tests.support.http import Browserish
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def people(make_user, cookie_for):
+    users = {name: make_user(name) for name in ("alice", "bob", "carol")}
+    return users, {name: cookie_for(user) for name, user in users.items()}
+
+
+async def ready(server, path, cookie):
+    client = await WsClient.open(server, path, cookie=cookie)
+    replay, ready_frame = await client.until_ready()
+    return client, replay, ready_frame
+
+
+async def test_dms_rooms_presence_and_notifications_cross_processes(two_servers, people, make_room):
+    a, b = two_servers
+    users, cookies = people
+    await sync_to_async(make_room)("lobby", users["alice"], users["bob"])
+    alice_dm, _, _ = await ready(a, "/ws/dm/bob/", cookies["alice"])
+    bob_dm, _, _ = await ready(b, "/ws/dm/alice/", cookies["bob"])
+    bob_bell, _, _ = await ready(b, "/ws/notifications/", cookies["bob"])
+
+    for n in range(5):
+        await alice_dm.send({"type": "message", "body": f"a{n}", "client_id": f"a{n}"})
+    received = [(await bob_dm.recv_type("message"))["message"]["body"] for _ in range(5)]
+    assert received == [f"a{n}" for n in range(5)]
+    inbox = await bob_bell.recv_type("inbox")
+    assert inbox["conversation"] == (await alice_dm.recv_type("message"))["message"]["conversation"]
+
+    await bob_dm.send({"type": "message", "body": "hi alice", "client_id": "b0"})
+    while (frame := await alice_dm.recv_type("message"))["message"]["body"] != "hi alice":
+        pass
+
+    alice_room, _, room_ready = await ready(a, "/ws/rooms/lobby/", cookies["alice"])
+    bob_room, _, bob_ready = await ready(b, "/ws/rooms/lobby/", cookies["bob"])
+    assert (await alice_room.recv_type("join"))["user"]["username"] == "bob"
+    assert {u["username"] for u in bob_ready["online"]} == {"alice", "bob"}
+    await bob_room.send({"type": "message", "body": "room hello"})
+    assert (await alice_room.recv_type("message"))["message"]["body"] == "room hello"
+    await bob_room.close()
+    assert (await alice_room.recv_type("leave"))["user"]["username"] == "bob"
+    assert frame
+
+
+async def test_comment_on_a_notifies_b_and_notify_command_reaches_every_tab(two_servers, people):
+    a, b = two_servers
+    users, cookies = people
+    post = await sync_to_async(Post.objects.create)(author=users["alice"], title="Scale", body="out")
+    alice_on_a, _, _ = await ready(a, "/ws/notifications/", cookies["alice"])
+    alice_on_b, _, _ = await ready(b, "/ws/notifications/", cookies["alice"])
+
+    bob = Browserish(a, cookies["bob"])
+    status, _ = await sync_to_async(bob.post_form)(f"/posts/{post.pk}/", {"body": "from process A"})
+    assert status == 302
+    frame = (await alice_on_b.recv_type("notification"))["notification"]
+    assert frame["kind"] == "comment" and frame["actor"]["username"] == "bob"
+    assert (await alice_on_a.recv_type("notification"))["notification"]["id"] == frame["id"]
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": a.env["DATABASE_URL"]}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "manage.py", "notify", "alice", "Deploy finished"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    for tab in (alice_on_a, alice_on_b):
+        pushed = await tab.recv_type("notification")
+        assert pushed["notification"]["text"] == "Deploy finished" and pushed["notification"]["kind"] == "system"
+
+
+async def test_killed_process_loses_nothing_for_reconnecting_client(two_servers, people):
+    a, b = two_servers
+    users, cookies = people
+    alice, _, _ = await ready(a, "/ws/dm/bob/", cookies["alice"])
+    bob, _, _ = await ready(b, "/ws/dm/alice/", cookies["bob"])
+    seen = []
+
+    async def alice_sends(start, stop):
+        for n in range(start, stop):
+            await alice.send({"type": "message", "body": f"m{n}", "client_id": f"m{n}"})
+            await asyncio.sleep(0.01)
+
+    await alice_sends(0, 10)
+    while len(seen) < 10:
+        seen.append((await bob.recv_type("message"))["message"])
+    b.kill()
+    await alice_sends(10, 30)
+    assert await bob.closed_with() == 1006
+    bob_again, replay, _ = await ready(a, f"/ws/dm/alice/?after={seen[-1]['id']}", cookies["bob"])
+    seen += [frame["message"] for frame in replay]
+    bodies = [message["body"] for message in seen]
+    assert bodies == [f"m{n}" for n in range(30)]
+    assert len({message["id"] for message in seen}) == 30
+    await alice_sends(30, 31)
+    assert (await bob_again.recv_type("message"))["message"]["body"] == "m30"
+
+
+async def test_redis_outage_loses_nothing_and_membership_is_restored(start_server, private_redis, people):
+    users, cookies = people
+    fast = {"REDIS_URL": private_redis.url, "WS_HEARTBEAT_SECONDS": "1"}
+    a, b = start_server("A", **fast), start_server("B", **fast)
+    post = await sync_to_async(Post.objects.create)(author=users["alice"], title="Outage", body="test")
+    alice_bell, _, _ = await ready(b, "/ws/notifications/", cookies["alice"])
+    alice_dm, _, _ = await ready(a, "/ws/dm/bob/", cookies["alice"])
+    bob_dm, _, _ = await ready(b, "/ws/dm/alice/", cookies["bob"])
+
+    private_redis.stop()
+    await alice_dm.send({"type": "message", "body": "during outage", "client_id": "o1"})
+    echo = await alice_dm.recv_type("message")
+    assert echo["message"]["body"] == "during outage"
+    assert echo.get("broadcast") is False
+    bob = Browserish(a, cookies["bob"])
+    status, _ = await sync_to_async(bob.post_form)(f"/posts/{post.pk}/", {"body": "while redis is down"})
+    assert status == 302, "a comment is stored and the page answers even while the push fails"
+    assert await sync_to_async(Comment.objects.filter(post=post).count)() == 1
+
+    private_redis.start()
+    await asyncio.sleep(3)  # a few heartbeats: sockets re-add themselves to their groups
+    bob_dm_again, replay, _ = await ready(b, f"/ws/dm/alice/?after={echo['message']['id'] - 1}", cookies["bob"])
+    assert [frame["message"]["body"] for frame in replay] == ["during outage"]
+    alice_bell_again, missed, _ = await ready(b, "/ws/notifications/?after=0", cookies["alice"])
+    assert [frame["notification"]["kind"] for frame in missed] == ["comment"]
+    # Sockets that lived through the outage still hear live pushes (membership restored).
+    await alice_dm.send({"type": "message", "body": "after outage", "client_id": "o2"})
+    assert (await bob_dm_again.recv_type("message", timeout=5))["message"]["body"] == "after outage"
+
+
+async def test_rolled_back_comment_notifies_nobody(daphne_server, people):
+    users, cookies = people
+    post = await sync_to_async(Post.objects.create)(author=users["alice"], title="Rollback", body="x")
+    alice_bell, _, _ = await ready(daphne_server, "/ws/notifications/", cookies["alice"])
+
+    def comment_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Comment.objects.create(post=post, author=users["bob"], body="never happened")
+            raise RuntimeError("payment failed")
+
+    await sync_to_async(comment_then_fail)()
+    assert await alice_bell.silent(1.0)
+    await sync_to_async(Comment.objects.create)(post=post, author=users["bob"], body="this one counts")
+    assert (await alice_bell.recv_type("notification"))["notification"]["kind"] == "comment"
+
+
+async def test_slow_reader_does_not_hold_up_others_and_is_dropped(start_server, people, make_room):
+    users, cookies = people
+    server = start_server(
+        "slow",
+        DAPHNE_PING_INTERVAL="1",
+        DAPHNE_PING_TIMEOUT="2",
+        WS_RATE_PER_SECOND="1000",
+        WS_RATE_BURST="1000",
+        WS_USER_RATE_PER_SECOND="1000",
+    )
+    await sync_to_async(make_room)("busy", *users.values())
+    slow = await WsClient.open(server, "/ws/rooms/busy/", cookie=cookies["carol"], max_queue=1)
+    fast, _, _ = await ready(server, "/ws/rooms/busy/", cookies["bob"])
+    sender, _, _ = await ready(server, "/ws/rooms/busy/", cookies["alice"])
+    rss_before = rss_kib(server.process.pid)
+    body = "x" * 3000
+    for n in range(400):
+        await sender.send({"type": "message", "body": f"{n} {body}"})
+    got = []
+    while len(got) < 400:
+        frame = await fast.recv(timeout=10)
+        if frame["type"] == "message":
+            got.append(int(frame["message"]["body"].split()[0]))
+    assert got == list(range(400))
+    growth_mib = (rss_kib(server.process.pid) - rss_before) / 1024
+    assert growth_mib < 64, f"server grew {growth_mib:.1f} MiB for one stalled reader"
+    # Its keepalive ping is stuck behind the backlog, so daphne drops it after
+    # ping interval + timeout (about 3 s here), freeing what it held.
+    await asyncio.sleep(4)
+    assert await slow.closed_with(timeout=10) != 1000
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")

@@ -1,0 +1,111 @@
+"""Flood limits, socket caps and frame-size limits on every socket."""
+
+import json
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from social.asgi import application
+from tests.support.clients import WsClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def realtime(settings, **overrides):
+    return {**settings.REALTIME, **overrides}
+
+
+async def open_socket(cookie, path="/ws/notifications/"):
+    communicator = WebsocketCommunicator(
+        application, path, headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def drain_until_ready(communicator):
+    while (await communicator.receive_json_from(2))["type"] != "ready":
+        pass
+
+
+@pytest.fixture
+def alice_cookie(make_user, cookie_for):
+    return cookie_for(make_user("alice"))
+
+
+async def test_flooding_gets_rate_limited_frames_then_4429(settings, alice_cookie):
+    settings.REALTIME = realtime(settings, RATE_PER_SECOND=1, RATE_BURST=5, RATE_STRIKES_BEFORE_CLOSE=3)
+    socket = await open_socket(alice_cookie)
+    await drain_until_ready(socket)
+    codes = []
+    for _ in range(5 + 3):
+        await socket.send_to(text_data=json.dumps({"type": "mark_all_read"}))
+    for _ in range(8):
+        output = await socket.receive_output(2)
+        if output["type"] == "websocket.close":
+            break
+        frame = json.loads(output["text"])
+        if frame["type"] == "error":
+            codes.append(frame["code"])
+    assert codes.count("rate_limited") == 3
+    await socket.send_to(text_data=json.dumps({"type": "mark_all_read"}))
+    assert await socket.receive_output(2) == {"type": "websocket.close", "code": 4429}
+
+
+async def test_user_budget_is_shared_by_all_sockets(settings, alice_cookie):
+    settings.REALTIME = realtime(settings, RATE_PER_SECOND=100, RATE_BURST=100, USER_RATE_PER_SECOND=4)
+    first, second = await open_socket(alice_cookie), await open_socket(alice_cookie)
+    await drain_until_ready(first)
+    await drain_until_ready(second)
+    answers = []
+    for socket in (first, second, first, second, first, second):
+        await socket.send_to(text_data="not json")
+        answers.append((await socket.receive_json_from(2))["code"])
+    assert answers.count("bad_json") == 4
+    assert answers.count("rate_limited") == 2
+
+
+async def test_socket_cap_per_user(settings, alice_cookie):
+    settings.REALTIME = realtime(settings, MAX_SOCKETS_PER_USER=2)
+    await open_socket(alice_cookie)
+    await open_socket(alice_cookie)
+    third = await open_socket(alice_cookie)
+    frame = await third.receive_json_from(2)
+    assert frame["type"] == "error"
+    assert await third.receive_output(2) == {"type": "websocket.close", "code": 4429}
+
+
+async def test_closed_sockets_free_their_slot(settings, alice_cookie):
+    settings.REALTIME = realtime(settings, MAX_SOCKETS_PER_USER=1)
+    first = await open_socket(alice_cookie)
+    await drain_until_ready(first)
+    await first.disconnect()
+    second = await open_socket(alice_cookie)
+    await drain_until_ready(second)
+
+
+async def test_oversized_frame_is_answered_not_fatal(alice_cookie):
+    socket = await open_socket(alice_cookie)
+    await drain_until_ready(socket)
+    await socket.send_to(text_data=json.dumps({"type": "mark_all_read", "pad": "x" * 40_000}))
+    frame = await socket.receive_json_from(2)
+    assert frame["code"] == "too_long"
+    await socket.send_to(text_data="still here?")
+    assert (await socket.receive_json_from(2))["code"] == "bad_json"
+
+
+async def test_daphne_cuts_off_frames_over_its_limit(daphne_server, alice_cookie):
+    client = await WsClient.open(daphne_server, "/ws/notifications/", cookie=alice_cookie)
+    await client.until_ready()
+    await client.send("x" * (128 * 1024))
+    assert await client.closed_with() == 1009
+
+
+@override_settings(ALLOWED_HOSTS=["*"])
+def test_wildcard_allowed_hosts_fails_the_system_check():
+    from django.core.checks import run_checks
+
+    errors = [message.id for message in run_checks(tags=["security"])]
+    assert "social.E001" in errors
