@@ -1,11 +1,64 @@
 """The bell socket: /ws/notifications/."""
 
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from dm.selectors import inbox_unread_count
+from notifications import selectors, services
+from social.realtime import protocol
 from social.realtime.consumers import RealtimeConsumer
 from social.realtime.groups import user_group
 
 
+def _resume_frames(*, user_id: int, after: int | None) -> list[dict[str, Any]]:
+    """The replay (only when ``after`` was given) followed by the ``ready`` frame."""
+    unread = selectors.unread_count(user_id=user_id)
+    frames: list[dict[str, Any]] = []
+    truncated = False
+    if after is not None:
+        rows, truncated = selectors.notifications_after(
+            user_id=user_id, after_id=after, limit=settings.REALTIME["RESUME_LIMIT"]
+        )
+        frames = [protocol.notification_frame(protocol.notification_dict(row), unread) for row in rows]
+    ready = protocol.notifications_ready_frame(unread, inbox_unread_count(user_id=user_id))
+    if truncated:
+        ready["truncated"] = True
+    return [*frames, ready]
+
+
 class NotificationConsumer(RealtimeConsumer):
-    """Joins the user's personal group ``user_<id>``."""
+    """Joins the user's personal group ``user_<id>``; marks notifications read."""
+
+    frame_handlers: ClassVar[dict[str, str]] = {
+        protocol.CLIENT_MARK_READ: "mark_read",
+        protocol.CLIENT_MARK_ALL_READ: "mark_all_read",
+    }
 
     def group_names(self) -> list[str]:
         return [user_group(self.user_id)]
+
+    async def start(self) -> None:
+        # The group was joined before this read, so nothing committed from now on
+        # is missed; a row may arrive both live and in the replay (clients dedupe by id).
+        for frame in await database_sync_to_async(_resume_frames)(user_id=self.user_id, after=self.after):
+            await self.send_frame(frame)
+
+    async def mark_read(self, frame: dict[str, Any]) -> None:
+        """``{"type": "mark_read", "ids": [..]}``"""
+        ids = protocol.parse_id_list(frame.get("ids"))
+        result = await database_sync_to_async(services.notifications_mark_read)(user_id=self.user_id, ids=ids)
+        await self.answer(result)
+
+    async def mark_all_read(self, frame: dict[str, Any]) -> None:
+        """``{"type": "mark_all_read"}``"""
+        result = await database_sync_to_async(services.notifications_mark_all_read)(user_id=self.user_id)
+        await self.answer(result)
+
+    async def answer(self, result: services.MarkResult) -> None:
+        """When the count changed every tab (this one too) gets it through the group; else only this tab."""
+        if not result.changed:
+            await self.send_frame(protocol.unread_frame(result.unread))

@@ -1,0 +1,263 @@
+"""Writes of the notifications app: notify(), marking read, and who hears about a comment.
+
+Every write stores the row first and pushes to the recipient's group
+``user_<id>`` only when the transaction commits (``send_on_commit``): a rolled
+back comment notifies nobody, and a channel-layer failure is logged without
+losing the row, because clients catch up with ``?after=<id>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from functools import reduce
+from operator import or_
+from typing import Any, NamedTuple
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dm.models import Block
+from notifications.models import Notification
+from notifications.selectors import newest_id, unread_count
+from social.models import Comment, Post
+from social.realtime.groups import user_group
+from social.realtime.protocol import notification_dict, notification_frame, relay_event, unread_frame
+from social.realtime.publish import send_on_commit
+
+log = logging.getLogger(__name__)
+
+TEXT_MAX_CHARS = Notification._meta.get_field("text").max_length
+URL_MAX_CHARS = Notification._meta.get_field("url").max_length
+# Mentions beyond this many in one text are ignored (a cheap guard against mass pings).
+MAX_MENTIONS = 20
+# "@name" not preceded by a word character or another "@" (so e-mail addresses are not mentions).
+MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
+
+
+class MarkResult(NamedTuple):
+    """Outcome of marking read: the new unread count and whether anything changed."""
+
+    unread: int
+    changed: bool
+
+
+def _push_notification(notification: Notification) -> None:
+    payload = notification_dict(notification)
+    user_id = notification.recipient_id
+    # A callable, so the unread count is read after the commit and includes
+    # every row the transaction wrote, not just this one.
+    send_on_commit(user_group(user_id), lambda: relay_event(notification_frame(payload, unread_count(user_id=user_id))))
+
+
+def _push_unread(user_id: int, **extra: Any) -> None:
+    # Counted after the commit, like _push_notification; ``extra`` tells other
+    # tabs which items to grey out (``ids`` or ``up_to``).
+    send_on_commit(user_group(user_id), lambda: relay_event({**unread_frame(unread_count(user_id=user_id)), **extra}))
+
+
+@transaction.atomic
+def notification_create(
+    *,
+    recipient_id: int,
+    text: str,
+    kind: str = Notification.Kind.SYSTEM,
+    url: str = "",
+    actor: Any = None,
+    comment: Comment | None = None,
+    post: Post | None = None,
+) -> Notification:
+    """Store one notification and push it to the recipient's sockets when the transaction commits."""
+    notification = Notification.objects.create(
+        recipient_id=recipient_id, kind=kind, text=text, url=url, actor=actor, comment=comment, post=post
+    )
+    _push_notification(notification)
+    return notification
+
+
+def _recipient_id(recipient: Any) -> int:
+    if isinstance(recipient, bool):
+        raise TypeError("recipient must be a user or a user id")
+    if isinstance(recipient, int):
+        if not get_user_model().objects.filter(pk=recipient).exists():
+            raise ValueError(f"no user with id {recipient}")
+        return recipient
+    if getattr(recipient, "pk", None) is None:
+        raise TypeError("recipient must be a saved user or a user id")
+    return recipient.pk
+
+
+def _clean_text(text: Any) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text must be a non-empty string")
+    text = " ".join(text.split())
+    return text if len(text) <= TEXT_MAX_CHARS else text[: TEXT_MAX_CHARS - 1] + "…"
+
+
+def clean_url(url: str | None) -> str:
+    """A notification link: "" for none, else a site path or an http(s) URL (ValueError otherwise)."""
+    if not url:
+        return ""
+    # Rendered as a link: only site paths and http(s) URLs, never javascript: and friends.
+    if len(url) > URL_MAX_CHARS or not (
+        (url.startswith("/") and not url.startswith("//")) or url.startswith(("https://", "http://"))
+    ):
+        raise ValueError("url must be a path starting with '/' or an http(s) URL")
+    return url
+
+
+def _notify(recipient: Any, text: str, *, url: str | None, actor: Any, kind: str) -> Notification:
+    if kind not in Notification.Kind.values:
+        raise ValueError(f"kind must be one of {', '.join(Notification.Kind.values)}")
+    return notification_create(
+        recipient_id=_recipient_id(recipient), text=_clean_text(text), kind=kind, url=clean_url(url), actor=actor
+    )
+
+
+def _notify_in_worker_thread(recipient: Any, text: str, *, url: str | None, actor: Any, kind: str) -> Notification:
+    try:
+        return _notify(recipient, text, url=url, actor=actor, kind=kind)
+    finally:
+        # The worker thread's own connection would otherwise stay open forever.
+        connections.close_all()
+
+
+def _event_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def notify(
+    recipient: Any, text: str, *, url: str | None = None, actor: Any = None, kind: str = Notification.Kind.SYSTEM
+) -> Notification:
+    """Notify a user (object or id): store the row, push to ``user_<id>`` when the transaction commits.
+
+    For sync code anywhere: views, admin actions, management commands, threads,
+    Celery tasks, other processes (with a shared Redis channel layer). Async
+    code must ``await anotify(...)`` instead; called from a running event loop
+    by mistake, this still works but blocks that loop until the row is stored.
+    """
+    if _event_loop_running():
+        log.warning("notify() called from async code; use `await anotify(...)` so the event loop is not blocked")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(_notify_in_worker_thread, recipient, text, url=url, actor=actor, kind=kind).result()
+    return _notify(recipient, text, url=url, actor=actor, kind=kind)
+
+
+async def anotify(
+    recipient: Any, text: str, *, url: str | None = None, actor: Any = None, kind: str = Notification.Kind.SYSTEM
+) -> Notification:
+    """The async twin of ``notify()``, for consumers and other coroutines."""
+    return await database_sync_to_async(_notify)(recipient, text, url=url, actor=actor, kind=kind)
+
+
+@transaction.atomic
+def notifications_mark_read(*, user_id: int, ids: list[int]) -> MarkResult:
+    """Mark the user's notifications with these ids read (other users' ids are ignored)."""
+    changed = list(
+        Notification.objects.filter(recipient_id=user_id, id__in=ids, read_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if changed:
+        Notification.objects.filter(id__in=changed).update(read_at=timezone.now())
+        _push_unread(user_id, ids=changed)
+    return MarkResult(unread_count(user_id=user_id), bool(changed))
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, user_id: int) -> MarkResult:
+    """Mark every notification the user has so far read."""
+    up_to = newest_id(user_id=user_id)
+    changed = 0
+    if up_to is not None:
+        # Bounded by id so a notification that arrives meanwhile stays unread.
+        changed = Notification.objects.filter(recipient_id=user_id, id__lte=up_to, read_at__isnull=True).update(
+            read_at=timezone.now()
+        )
+    if changed:
+        _push_unread(user_id, up_to=up_to)
+    return MarkResult(unread_count(user_id=user_id), bool(changed))
+
+
+def mentioned_user_ids(text: str) -> set[int]:
+    """Ids of the active users named as ``@username`` in the text (case-insensitive)."""
+    names: set[str] = set()
+    for match in MENTION_PATTERN.finditer(text):
+        name = match.group(1)
+        # "@bob." at the end of a sentence means bob.
+        names.update({name, name.rstrip(".-+")} - {""})
+        if len(names) >= 2 * MAX_MENTIONS:
+            break
+    if not names:
+        return set()
+    query = reduce(or_, (Q(username__iexact=name) for name in names))
+    users = get_user_model().objects.filter(query, is_active=True).values_list("pk", flat=True)
+    return set(users[:MAX_MENTIONS])
+
+
+def _without_blockers(recipient_ids: set[int], actor_id: int) -> set[int]:
+    blockers = Block.objects.filter(blocked_id=actor_id, blocker_id__in=recipient_ids).values_list(
+        "blocker_id", flat=True
+    )
+    return recipient_ids - set(blockers)
+
+
+@transaction.atomic
+def comment_notify(*, comment: Comment) -> list[Notification]:
+    """Tell the post's author, the parent comment's author and mentioned users about a new comment.
+
+    One notification per user per comment; when several reasons apply, reply
+    beats comment beats mention. Never the commenter, never users who blocked them.
+    """
+    post = comment.post
+    actor = comment.author
+    reasons = dict.fromkeys(mentioned_user_ids(comment.body), Notification.Kind.MENTION)
+    reasons[post.author_id] = Notification.Kind.COMMENT
+    if comment.parent_id is not None:
+        reasons[comment.parent.author_id] = Notification.Kind.REPLY
+    recipients = _without_blockers(set(reasons) - {actor.pk}, actor.pk)
+    texts = {
+        Notification.Kind.COMMENT: f"{actor.username} commented on your post “{post.title}”",
+        Notification.Kind.REPLY: f"{actor.username} replied to your comment on “{post.title}”",
+        Notification.Kind.MENTION: f"{actor.username} mentioned you in a comment on “{post.title}”",
+    }
+    url = comment.get_absolute_url()
+    return [
+        notification_create(
+            recipient_id=user_id,
+            kind=reasons[user_id],
+            text=texts[reasons[user_id]],
+            url=url,
+            actor=actor,
+            comment=comment,
+            post=post,
+        )
+        for user_id in sorted(recipients)
+    ]
+
+
+@transaction.atomic
+def post_notify_mentions(*, post: Post) -> list[Notification]:
+    """Tell the users ``@mentioned`` in a new post's title or body (never its author)."""
+    actor = post.author
+    recipients = _without_blockers(mentioned_user_ids(f"{post.title}\n{post.body}") - {actor.pk}, actor.pk)
+    return [
+        notification_create(
+            recipient_id=user_id,
+            kind=Notification.Kind.MENTION,
+            text=f"{actor.username} mentioned you in “{post.title}”",
+            url=post.get_absolute_url(),
+            actor=actor,
+            post=post,
+        )
+        for user_id in sorted(recipients)
+    ]
