@@ -1,1 +1,238 @@
-// The notification bell (filled in by the notifications app).
+/*
+ * The notification bell on every logged-in page (templates/notifications/_bell.html).
+ *
+ * Stable element ids and classes (browser tests target them):
+ *   #bell                wrapper; config in data-socket-path, data-api-url,
+ *                        data-read-url, data-csrf-token, data-last-id
+ *   #bell-button         opens/closes the dropdown; aria-expanded="true|false"
+ *   #bell-badge          unread count as its text (and data-count); hidden when 0
+ *   #bell-live           aria-live region: announces new notifications and the count
+ *   #bell-dropdown       the dropdown; hidden while closed
+ *   #bell-list           the dropdown's list of items:
+ *     li.notification-item[data-id]      one notification; class "unread" while unread
+ *       a.notification-link              its text, linking to its url
+ *       button.notification-mark-read    marks it read (hidden once read)
+ *   #bell-empty          shown while the list is empty
+ *   #bell-mark-all       marks all read
+ *   #messages-badge      (base.html) unread direct messages: "ready" inbox_unread
+ *                        and "inbox" frames; hidden when 0
+ *
+ * Keyboard: the button opens and closes the dropdown (Enter/Space), Tab walks
+ * through its links and buttons, Escape closes it and returns focus to the button.
+ * Live updates come from /ws/notifications/ through RealtimeSocket (socket.js),
+ * which reconnects and resumes with ?after=<highest notification id seen>; items
+ * are kept by id, so a notification is never shown twice. All server text is
+ * inserted with textContent.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("bell");
+  if (!root || !window.RealtimeSocket) { return; }
+
+  var SHOWN = 20;
+  var button = document.getElementById("bell-button");
+  var badge = document.getElementById("bell-badge");
+  var live = document.getElementById("bell-live");
+  var dropdown = document.getElementById("bell-dropdown");
+  var list = document.getElementById("bell-list");
+  var empty = document.getElementById("bell-empty");
+  var markAllButton = document.getElementById("bell-mark-all");
+  var messagesBadge = document.getElementById("messages-badge");
+
+  var items = {};   // id -> notification object (PROTOCOL.md)
+  var nodes = {};   // id -> its <li>
+  var lastId = parseInt(root.dataset.lastId, 10) || 0;
+  var unread = parseInt(badge.dataset.count, 10) || 0;
+
+  function announce(text) {
+    live.textContent = text;
+  }
+
+  function setUnread(count) {
+    if (typeof count !== "number" || count < 0) { return; }
+    if (count !== unread) {
+      announce(count === 0 ? "No unread notifications" : count + " unread notification" + (count === 1 ? "" : "s"));
+    }
+    unread = count;
+    badge.textContent = String(count);
+    badge.dataset.count = String(count);
+    badge.hidden = count === 0;
+  }
+
+  function setInbox(count) {
+    if (!messagesBadge || typeof count !== "number") { return; }
+    messagesBadge.textContent = String(count);
+    messagesBadge.dataset.count = String(count);
+    messagesBadge.hidden = count === 0;
+  }
+
+  function safeUrl(url) {
+    return typeof url === "string" && (/^\/(?!\/)/.test(url) || /^https?:\/\//i.test(url));
+  }
+
+  /* Store a notification; false when it was already known (a replayed or duplicate push). */
+  function remember(notification, authoritative) {
+    if (!notification || typeof notification.id !== "number") { return false; }
+    var known = Object.prototype.hasOwnProperty.call(items, notification.id);
+    if (!known || authoritative) { items[notification.id] = notification; }
+    if (notification.id > lastId) { lastId = notification.id; }
+    return !known;
+  }
+
+  function buildItem(notification) {
+    var li = document.createElement("li");
+    li.className = "notification-item";
+    li.dataset.id = String(notification.id);
+    var link = document.createElement(safeUrl(notification.url) ? "a" : "span");
+    link.className = "notification-link";
+    link.textContent = notification.text;
+    if (link.tagName === "A") {
+      link.href = notification.url;
+      link.addEventListener("click", function () {
+        if (!items[notification.id].read) { markRead([notification.id], true); }
+      });
+    }
+    var time = document.createElement("time");
+    time.className = "notification-time";
+    time.dateTime = notification.created_at;
+    time.textContent = new Date(notification.created_at).toLocaleString();
+    var mark = document.createElement("button");
+    mark.type = "button";
+    mark.className = "notification-mark-read link-button";
+    mark.textContent = "Mark read";
+    mark.setAttribute("aria-label", "Mark read: " + notification.text);
+    mark.addEventListener("click", function () {
+      markRead([notification.id], false);
+      button.focus();
+    });
+    li.appendChild(link);
+    li.appendChild(time);
+    li.appendChild(mark);
+    return li;
+  }
+
+  /* Keyed rendering: existing <li>s are kept, so focus and scroll survive updates. */
+  function render() {
+    var ids = Object.keys(items).map(Number).sort(function (a, b) { return b - a; }).slice(0, SHOWN);
+    var keep = {};
+    ids.forEach(function (id, index) {
+      keep[id] = true;
+      var li = nodes[id] || (nodes[id] = buildItem(items[id]));
+      var isUnread = !items[id].read;
+      li.classList.toggle("unread", isUnread);
+      li.querySelector(".notification-mark-read").hidden = !isUnread;
+      if (list.children[index] !== li) { list.insertBefore(li, list.children[index] || null); }
+    });
+    Object.keys(nodes).forEach(function (id) {
+      if (!keep[id]) {
+        if (nodes[id].parentNode) { nodes[id].parentNode.removeChild(nodes[id]); }
+        delete nodes[id];
+      }
+    });
+    empty.hidden = ids.length > 0;
+  }
+
+  function markLocally(test) {
+    Object.keys(items).forEach(function (id) {
+      if (test(Number(id))) { items[id].read = true; }
+    });
+    render();
+  }
+
+  function postRead(body, keepalive) {
+    return fetch(root.dataset.readUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      keepalive: keepalive,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrfToken },
+      body: JSON.stringify(body)
+    }).then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data) { setUnread(data.unread); } })
+      .catch(function () { /* the socket's next unread frame or resume corrects the badge */ });
+  }
+
+  function markRead(ids, navigating) {
+    var newlyRead = ids.filter(function (id) { return items[id] && !items[id].read; }).length;
+    markLocally(function (id) { return ids.indexOf(id) !== -1; });
+    setUnread(Math.max(0, unread - newlyRead));
+    // A click on a link leaves the page: only a keepalive fetch survives that.
+    if (navigating || !socket.send({ type: "mark_read", ids: ids })) { postRead({ ids: ids }, navigating); }
+  }
+
+  function markAll() {
+    markLocally(function () { return true; });
+    setUnread(0);
+    if (!socket.send({ type: "mark_all_read" })) { postRead({ all: true }, false); }
+  }
+
+  function load() {
+    fetch(root.dataset.apiUrl + "?limit=10", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        data.results.forEach(function (notification) { remember(notification, true); });
+        setUnread(data.unread);
+        render();
+      })
+      .catch(function () { /* live frames still fill the list */ });
+  }
+
+  function isOpen() {
+    return !dropdown.hidden;
+  }
+
+  function open() {
+    dropdown.hidden = false;
+    button.setAttribute("aria-expanded", "true");
+    load();
+  }
+
+  function close(returnFocus) {
+    if (!isOpen()) { return; }
+    dropdown.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    if (returnFocus) { button.focus(); }
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "notification") {
+      if (remember(frame.notification, false)) {
+        announce("New notification: " + frame.notification.text);
+      }
+      setUnread(frame.unread);
+      render();
+    } else if (frame.type === "unread") {
+      if (Array.isArray(frame.ids)) { markLocally(function (id) { return frame.ids.indexOf(id) !== -1; }); }
+      if (typeof frame.up_to === "number") { markLocally(function (id) { return id <= frame.up_to; }); }
+      if (frame.unread === 0) { markLocally(function () { return true; }); }
+      setUnread(frame.unread);
+    } else if (frame.type === "ready") {
+      setUnread(frame.unread);
+      setInbox(frame.inbox_unread);
+    } else if (frame.type === "inbox") {
+      setInbox(frame.unread);
+    }
+  }
+
+  button.addEventListener("click", function () {
+    if (isOpen()) { close(false); } else { open(); }
+  });
+  markAllButton.addEventListener("click", markAll);
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && isOpen()) {
+      event.preventDefault();
+      close(true);
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (isOpen() && !root.contains(event.target)) { close(false); }
+  });
+
+  render();
+  var socket = new window.RealtimeSocket(root.dataset.socketPath, {
+    onFrame: onFrame,
+    onStatus: function (state, code) { window.RealtimeSocket.showStatus("notifications", state, code); },
+    getAfter: function () { return String(lastId); }
+  });
+})();
