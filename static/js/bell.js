@@ -49,10 +49,14 @@
     live.textContent = text;
   }
 
-  function setUnread(count) {
+  /* ``news``: the text of a new notification, announced together with the count. */
+  function setUnread(count, news) {
     if (typeof count !== "number" || count < 0) { return; }
-    if (count !== unread) {
-      announce(count === 0 ? "No unread notifications" : count + " unread notification" + (count === 1 ? "" : "s"));
+    var summary = count === 0 ? "No unread notifications" : count + " unread notification" + (count === 1 ? "" : "s");
+    if (news) {
+      announce("New notification: " + news + ". " + summary);
+    } else if (count !== unread) {
+      announce(summary);
     }
     unread = count;
     badge.textContent = String(count);
@@ -197,10 +201,8 @@
 
   function onFrame(frame) {
     if (frame.type === "notification") {
-      if (remember(frame.notification, false)) {
-        announce("New notification: " + frame.notification.text);
-      }
-      setUnread(frame.unread);
+      var isNew = remember(frame.notification, false);
+      setUnread(frame.unread, isNew ? frame.notification.text : null);
       render();
     } else if (frame.type === "unread") {
       if (Array.isArray(frame.ids)) { markLocally(function (id) { return frame.ids.indexOf(id) !== -1; }); }
