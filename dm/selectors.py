@@ -1,8 +1,17 @@
-"""Reads of the messaging app."""
+"""Reads of the messaging app: history, unread counts, markers, presence, rooms."""
 
-from django.db.models import Count, F, Q
+from __future__ import annotations
 
-from dm.models import Block, Conversation, Membership
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Max, Q, QuerySet
+from django.utils import timezone
+
+from dm.models import Block, Conversation, Membership, Message, Presence
+from social.realtime import protocol
 
 
 def inbox_unread_count(*, user_id: int) -> int:
@@ -20,3 +29,150 @@ def inbox_unread_count(*, user_id: int) -> int:
         )
     )
     return sum(m.unread for m in memberships)
+
+
+def blocked_ids(*, user_id: int) -> frozenset[int]:
+    """Ids of the users this user has blocked."""
+    return frozenset(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))
+
+
+def blocked_between(*, user_a_id: int, user_b_id: int) -> bool:
+    """True when either user has blocked the other."""
+    return Block.objects.filter(
+        Q(blocker_id=user_a_id, blocked_id=user_b_id) | Q(blocker_id=user_b_id, blocked_id=user_a_id)
+    ).exists()
+
+
+def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
+    """True when ``blocker_id`` has blocked ``blocked_id``."""
+    return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
+
+
+def is_member(*, conversation_id: int, user_id: int) -> bool:
+    """True when the user belongs to the conversation."""
+    return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id).exists()
+
+
+def _messages(conversation_id: int, hidden_senders: frozenset[int]) -> QuerySet[Message]:
+    messages = Message.objects.filter(conversation_id=conversation_id).select_related("sender")
+    return messages.exclude(sender_id__in=hidden_senders) if hidden_senders else messages
+
+
+def messages_before(
+    *, conversation_id: int, before_id: int | None, limit: int, hidden_senders: frozenset[int] = frozenset()
+) -> tuple[list[Message], bool]:
+    """One page of history older than ``before_id`` (newest page when None): (oldest first, has_more)."""
+    messages = _messages(conversation_id, hidden_senders)
+    if before_id is not None:
+        messages = messages.filter(id__lt=before_id)
+    page = list(messages.order_by("-id")[: limit + 1])
+    return page[:limit][::-1], len(page) > limit
+
+
+def messages_after(
+    *, conversation_id: int, after_id: int, limit: int, hidden_senders: frozenset[int] = frozenset()
+) -> tuple[list[Message], bool]:
+    """The newest ``limit`` messages with id > ``after_id``, oldest first, and whether older ones were cut."""
+    page = list(_messages(conversation_id, hidden_senders).filter(id__gt=after_id).order_by("-id")[: limit + 1])
+    return page[:limit][::-1], len(page) > limit
+
+
+def newest_message_id(*, conversation_id: int) -> int | None:
+    """Id of the conversation's newest message (None when it has none)."""
+    return Message.objects.filter(conversation_id=conversation_id).aggregate(newest=Max("id"))["newest"]
+
+
+def read_markers(*, conversation_id: int) -> dict[str, int]:
+    """``{username: last_read_id}`` for every member."""
+    return dict(
+        Membership.objects.filter(conversation_id=conversation_id).values_list("user__username", "last_read_id")
+    )
+
+
+def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    """Users with a fresh presence row in the room (any tab, any server process), by username."""
+    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    users = (
+        get_user_model()
+        .objects.filter(
+            pk__in=Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since).values("user_id")
+        )
+        .exclude(pk__in=hidden_users)
+        .order_by("username")
+    )
+    return [protocol.user_dict(user) for user in users]
+
+
+def room_members(*, conversation_id: int) -> list[Any]:
+    """Members of a room, by username."""
+    return list(get_user_model().objects.filter(memberships__conversation_id=conversation_id).order_by("username"))
+
+
+def rooms_visible(*, user_id: int) -> list[Conversation]:
+    """Public rooms and the private rooms the user is in, annotated with ``joined``."""
+    mine = Membership.objects.filter(user_id=user_id).values("conversation_id")
+    rooms = Conversation.objects.filter(kind=Conversation.Kind.ROOM).filter(Q(private=False) | Q(pk__in=mine))
+    rooms = rooms.annotate(
+        joined=Count("memberships", filter=Q(memberships__user_id=user_id)),
+        member_count=Count("memberships", distinct=True),
+    )
+    return list(rooms.order_by("name", "slug"))
+
+
+def conversation_list(*, user_id: int) -> list[dict[str, Any]]:
+    """The user's conversations, most recent activity first, as PROTOCOL.md's inbox entries.
+
+    Direct conversations without any message yet are left out; messages from
+    users they have blocked neither count as unread nor show as the last message.
+    """
+    blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
+    visible = ~Q(conversation__messages__sender_id__in=blocked)
+    memberships = list(
+        Membership.objects.filter(user_id=user_id)
+        .exclude(conversation__kind=Conversation.Kind.DIRECT, conversation__last_message_at__isnull=True)
+        .select_related("conversation")
+        .annotate(
+            unread=Count(
+                "conversation__messages",
+                filter=visible
+                & Q(conversation__messages__id__gt=F("last_read_id"))
+                & ~Q(conversation__messages__sender_id=user_id),
+            ),
+            last_id=Max("conversation__messages__id", filter=visible),
+        )
+        .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
+    )
+    last = Message.objects.select_related("sender").in_bulk([m.last_id for m in memberships if m.last_id])
+    direct_ids = [m.conversation_id for m in memberships if m.conversation.kind == Conversation.Kind.DIRECT]
+    peers = {
+        membership.conversation_id: membership.user.username
+        for membership in Membership.objects.filter(conversation_id__in=direct_ids)
+        .exclude(user_id=user_id)
+        .select_related("user")
+    }
+    results = []
+    for membership in memberships:
+        conversation = membership.conversation
+        if conversation.kind == Conversation.Kind.DIRECT:
+            title = peers.get(conversation.pk, "")
+            url = f"/messages/{title}/"
+        else:
+            title = conversation.name or conversation.slug
+            url = f"/rooms/{conversation.slug}/"
+        message = last.get(membership.last_id)
+        results.append(
+            {
+                "id": conversation.pk,
+                "kind": conversation.kind,
+                "title": title,
+                "url": url,
+                "unread": membership.unread,
+                "last_message": protocol.message_dict(message) if message else None,
+            }
+        )
+    return results
+
+
+def room_member(*, conversation_id: int, username: str) -> Any | None:
+    """The member of a room named ``username``, or None."""
+    return get_user_model().objects.filter(memberships__conversation_id=conversation_id, username=username).first()

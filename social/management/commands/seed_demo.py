@@ -4,7 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dm.models import Conversation, Membership
+from dm import services as dm_services
+from dm.models import Conversation
 from social.models import Comment, Post
 
 DEMO_PASSWORD = "demo-pass-123"
@@ -31,13 +32,11 @@ class Command(BaseCommand):
             first = Comment.objects.create(post=post, author=users["bob"], body="Welcome, Alice!")
             Comment.objects.create(post=post, author=users["carol"], body="Hi both.", parent=first)
             Post.objects.create(author=users["bob"], title="Weekend plans", body="Anyone up for a hike?")
-        room, _ = Conversation.objects.get_or_create(
-            kind=Conversation.Kind.ROOM,
-            slug="general",
-            defaults={"name": "General", "created_by": users["alice"]},
+        room = Conversation.objects.filter(slug="general").first() or dm_services.room_create(
+            creator=users["alice"], name="General", slug="general", private=False
         )
         for user in users.values():
-            Membership.objects.get_or_create(conversation=room, user=user)
+            dm_services.room_join(user=user, conversation=room)
         self.stdout.write(
             self.style.SUCCESS(f"Demo data ready. Log in as {', '.join(DEMO_USERS)} with password {DEMO_PASSWORD!r}.")
         )

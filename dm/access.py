@@ -1,0 +1,84 @@
+"""Who may see and write which conversation.
+
+Every path (sockets, pages, the JSON API) authorises through these helpers, so
+they all refuse the same way: ``NotFound`` (404 / close 4404) or
+``AccessDenied`` (403 / close 4403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from dm import selectors, services
+from dm.models import Conversation
+from social.realtime import protocol
+
+
+class AccessDenied(Exception):
+    """The user may not use this conversation."""
+
+    status = 403
+    close_code = protocol.CLOSE_FORBIDDEN
+
+
+class NotFound(AccessDenied):
+    """No such user or room."""
+
+    status = 404
+    close_code = protocol.CLOSE_NOT_FOUND
+
+
+def access_peer(user: Any, username: str) -> Any:
+    """The active user named ``username``, who is not ``user``."""
+    peer = get_user_model().objects.filter(username=username, is_active=True).first()
+    if peer is None:
+        raise NotFound("no such user")
+    if peer.pk == user.pk:
+        raise AccessDenied("you cannot message yourself")
+    return peer
+
+
+def access_direct(user: Any, username: str) -> tuple[Conversation, Any]:
+    """The direct conversation with ``username`` (created on first use) and the peer; refused when blocked."""
+    peer = access_peer(user, username)
+    if selectors.blocked_between(user_a_id=user.pk, user_b_id=peer.pk):
+        raise AccessDenied("messages between you and this user are blocked")
+    return services.direct_conversation_get_or_create(user_a=user, user_b=peer), peer
+
+
+def access_room(user: Any, slug: str) -> Conversation:
+    """A room the user may read: any public room, or a private room they are a member of."""
+    room = Conversation.objects.filter(kind=Conversation.Kind.ROOM, slug=slug).first()
+    if room is None:
+        raise NotFound("no such room")
+    if room.private and not selectors.is_member(conversation_id=room.pk, user_id=user.pk):
+        raise AccessDenied("this room is private")
+    return room
+
+
+def access_room_join(user: Any, slug: str) -> Conversation:
+    """A room the user may chat in; opening a public room makes them a member."""
+    room = access_room(user, slug)
+    if not room.private:
+        services.room_join(user=user, conversation=room)
+    return room
+
+
+def access_room_manage(user: Any, slug: str) -> Conversation:
+    """A private room whose creator is ``user`` (who alone may invite and remove members)."""
+    room = access_room(user, slug)
+    if not room.private or room.created_by_id != user.pk:
+        raise AccessDenied("only the creator of a private room can manage its members")
+    return room
+
+
+def access_post(user: Any, conversation: Conversation) -> None:
+    """Refuse unless the user may write to the conversation right now (member, and not blocked in a DM)."""
+    if not selectors.is_member(conversation_id=conversation.pk, user_id=user.pk):
+        raise AccessDenied("you are not a member of this conversation")
+    if conversation.kind == Conversation.Kind.DIRECT:
+        peer_id = services.direct_peer_id(conversation=conversation, user_id=user.pk)
+        if selectors.blocked_between(user_a_id=user.pk, user_b_id=peer_id):
+            raise AccessDenied("messages between you and this user are blocked")

@@ -1,0 +1,209 @@
+"""The chat sockets: /ws/dm/<username>/ and /ws/rooms/<slug>/.
+
+One base serves both kinds; the subclasses differ in who may connect, what
+``ready`` says and room presence. Every frame is re-authorised before it acts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+
+from dm import access, selectors, services
+from dm.models import Conversation
+from social.realtime import protocol
+from social.realtime.consumers import Denied, RealtimeConsumer
+from social.realtime.publish import group_send
+
+T = TypeVar("T")
+
+
+class ConversationConsumer(RealtimeConsumer):
+    """Messages, typing and read markers of one conversation."""
+
+    frame_handlers: ClassVar[dict[str, str]] = {
+        protocol.CLIENT_MESSAGE: "on_message",
+        protocol.CLIENT_TYPING: "on_typing",
+        protocol.CLIENT_READ: "on_read",
+    }
+
+    conversation: Conversation
+    # Users this socket's user has blocked: their frames are dropped (rooms).
+    blocked: frozenset[int] = frozenset()
+
+    # Hooks of the two kinds.
+
+    def load(self) -> None:
+        """Find and authorise the conversation (sync; raise access.AccessDenied)."""
+        raise NotImplementedError
+
+    def ready_frame(self) -> dict[str, Any]:
+        """The ``ready`` frame that ends the resume replay (sync)."""
+        raise NotImplementedError
+
+    # RealtimeConsumer hooks.
+
+    async def authorize(self) -> None:
+        await self.guarded(self.load)
+        self.group = services.conversation_group(self.conversation)
+
+    def group_names(self) -> list[str]:
+        return [self.group]
+
+    async def start(self) -> None:
+        if self.after is not None:
+            replay, truncated = await database_sync_to_async(selectors.messages_after)(
+                conversation_id=self.conversation.pk,
+                after_id=self.after,
+                limit=settings.REALTIME["RESUME_LIMIT"],
+                hidden_senders=self.blocked,
+            )
+            for message in replay:
+                await self.send_frame(protocol.message_frame(protocol.message_dict(message)))
+        else:
+            truncated = False
+        ready = await database_sync_to_async(self.ready_frame)()
+        if truncated:
+            # More than RESUME_LIMIT were missed: the replay is the newest ones,
+            # so the client drops what it had (there may be a gap) and pages back.
+            ready["truncated"] = True
+        await self.send_frame(ready)
+
+    async def heartbeat(self) -> None:
+        # Safety net for a lost access.check event.
+        if not await self.still_allowed():
+            await self.close(protocol.CLOSE_FORBIDDEN)
+
+    async def still_allowed(self) -> bool:
+        return await database_sync_to_async(self.recheck)()
+
+    def accepts_from(self, sender_id: int | None) -> bool:
+        return sender_id not in self.blocked
+
+    # Frames from the client.
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        """Store, then echo through the group (the sender's acknowledgement)."""
+        body, client_id = protocol.parse_message(frame)
+        result: services.SendResult = await self.guarded(self.store_message, body, client_id)
+        if result.created and result.broadcast:
+            return
+        echo = protocol.message_frame(protocol.message_dict(result.message))
+        if result.created:
+            # The channel layer refused the broadcast: the row is stored, so the
+            # sender still gets its acknowledgement and the others get it on resume.
+            echo["broadcast"] = False
+        await self.send_frame(echo)
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        """Tell the others, at most once per TYPING_INTERVAL_SECONDS per user and conversation."""
+        # The key lives in the Django cache (Redis when configured), shared by the
+        # user's every tab and server process; add() is atomic, so one wins.
+        key = f"dm:typing:{self.conversation.pk}:{self.user_id}"
+        if not await cache.aadd(key, 1, timeout=math.ceil(settings.REALTIME["TYPING_INTERVAL_SECONDS"])):
+            return
+        await self.guarded(access.access_post, self.user, self.conversation)
+        frame_out = protocol.typing_frame(protocol.user_dict(self.user))
+        await group_send(self.group, protocol.relay_event(frame_out, exclude_user=self.user_id, sender=self.user_id))
+
+    async def on_read(self, frame: dict[str, Any]) -> None:
+        """Move this user's read marker forward (published by the service when it moved)."""
+        message_id = protocol.parse_id(frame.get("message_id"), "message_id")
+        await self.guarded(self.mark_read, message_id)
+
+    # Sync work, run in the database thread.
+
+    def store_message(self, body: str, client_id: str | None) -> services.SendResult:
+        """Re-check access, then store the message."""
+        access.access_post(self.user, self.conversation)
+        return services.message_send(sender=self.user, conversation=self.conversation, body=body, client_id=client_id)
+
+    def mark_read(self, message_id: int) -> None:
+        """Re-check access, then move the read marker."""
+        access.access_post(self.user, self.conversation)
+        services.read_mark(user=self.user, conversation=self.conversation, message_id=message_id)
+
+    def recheck(self) -> bool:
+        """Reload the blocked set; True while the user may still use the conversation."""
+        self.blocked = selectors.blocked_ids(user_id=self.user_id)
+        try:
+            access.access_post(self.user, self.conversation)
+        except access.AccessDenied:
+            return False
+        return True
+
+    async def guarded(self, function: Callable[..., T], *args: Any) -> T:
+        """Run sync DB work; an access refusal becomes Denied (close 4403/4404)."""
+        try:
+            return await database_sync_to_async(function)(*args)
+        except access.AccessDenied as denied:
+            raise Denied(denied.close_code, str(denied)) from None
+
+
+class DirectConsumer(ConversationConsumer):
+    """``/ws/dm/<username>/``: the pair group ``dm_<lo>_<hi>``."""
+
+    def load(self) -> None:
+        username = self.scope["url_route"]["kwargs"]["username"]
+        self.conversation, self.peer = access.access_direct(self.user, username)
+
+    def ready_frame(self) -> dict[str, Any]:
+        return {
+            "type": "ready",
+            "conversation": self.conversation.pk,
+            "peer": protocol.user_dict(self.peer),
+            "read": selectors.read_markers(conversation_id=self.conversation.pk),
+        }
+
+
+class RoomConsumer(ConversationConsumer):
+    """``/ws/rooms/<slug>/``: the room group, with presence across tabs and processes."""
+
+    def load(self) -> None:
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        self.conversation = access.access_room_join(self.user, slug)
+        self.blocked = selectors.blocked_ids(user_id=self.user_id)
+
+    def ready_frame(self) -> dict[str, Any]:
+        room = self.conversation
+        return {
+            "type": "ready",
+            "conversation": room.pk,
+            "room": {"slug": room.slug, "name": room.name, "private": room.private},
+            "online": selectors.room_online(conversation_id=room.pk, hidden_users=self.blocked),
+        }
+
+    async def start(self) -> None:
+        first = await database_sync_to_async(services.presence_enter)(
+            conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
+        )
+        await super().start()
+        if first:
+            await self.announce(protocol.join_frame)
+
+    async def heartbeat(self) -> None:
+        if not await self.still_allowed():
+            await self.close(protocol.CLOSE_FORBIDDEN)
+            return
+        await database_sync_to_async(services.presence_refresh)(
+            conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
+        )
+
+    async def stop(self) -> None:
+        last = await database_sync_to_async(services.presence_exit)(
+            conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
+        )
+        if last:
+            await self.announce(protocol.leave_frame)
+
+    async def announce(self, build: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Send this user's join or leave to the room's other sockets."""
+        event = protocol.relay_event(
+            build(protocol.user_dict(self.user)), exclude_user=self.user_id, sender=self.user_id
+        )
+        await group_send(self.group, event)

@@ -1,0 +1,282 @@
+"""Writes of the messaging app: conversations, messages, read markers, rooms, blocks, presence.
+
+The database is the record and the channel layer only a doorbell: every write
+publishes after its transaction commits, and a lost publish is repaired by the
+client's ``?after=<id>`` resume. Authorisation is not done here but in
+``dm.access``; these functions keep the data's own rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dm import selectors
+from dm.models import Block, Conversation, Membership, Message, Presence
+from social.realtime import protocol
+from social.realtime.groups import control_group, direct_group, room_group, user_group
+from social.realtime.publish import group_send_sync, send_on_commit
+
+
+@dataclass
+class SendResult:
+    """What ``message_send`` did."""
+
+    message: Message
+    # False when the client_id was already stored: the stored message is returned.
+    created: bool
+    # Set once the transaction commits: whether the group broadcast (the sender's echo) went out.
+    broadcast: bool = False
+
+
+def direct_key(user_a_id: int, user_b_id: int) -> str:
+    """The unique key of a pair's direct conversation, lowest id first."""
+    low, high = sorted((user_a_id, user_b_id))
+    return f"{low}:{high}"
+
+
+def direct_peer_id(*, conversation: Conversation, user_id: int) -> int:
+    """The id of the other user of a direct conversation."""
+    low, high = (int(part) for part in conversation.direct_key.split(":"))
+    return high if low == user_id else low
+
+
+def conversation_group(conversation: Conversation) -> str:
+    """The channel-layer group every socket of the conversation listens on."""
+    if conversation.kind == Conversation.Kind.DIRECT:
+        low, high = (int(part) for part in conversation.direct_key.split(":"))
+        return direct_group(low, high)
+    return room_group(conversation.pk)
+
+
+def _access_check_on_commit(*user_ids: int) -> None:
+    # Sockets cache who may talk where; make every socket of these users re-check
+    # once the change is visible to them, so removed or blocked users are cut off at once.
+    for user_id in user_ids:
+        send_on_commit(control_group(user_id), {"type": protocol.EVENT_ACCESS_CHECK})
+
+
+@transaction.atomic
+def direct_conversation_get_or_create(*, user_a: Any, user_b: Any) -> Conversation:
+    """The direct conversation of a pair with both memberships, created on first use."""
+    key = direct_key(user_a.pk, user_b.pk)
+    conversation = Conversation.objects.filter(direct_key=key).first()
+    if conversation is not None:
+        return conversation
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(kind=Conversation.Kind.DIRECT, direct_key=key)
+            Membership.objects.bulk_create(
+                [Membership(conversation=conversation, user=user_a), Membership(conversation=conversation, user=user_b)]
+            )
+    except IntegrityError:
+        # Both users opened the window at once: the unique direct_key let one
+        # insert win; use the winner's row (committed, so visible now).
+        conversation = Conversation.objects.get(direct_key=key)
+    return conversation
+
+
+def _stored(conversation: Conversation, sender: Any, client_id: str) -> Message | None:
+    return (
+        Message.objects.select_related("sender")
+        .filter(conversation=conversation, sender=sender, client_id=client_id)
+        .first()
+    )
+
+
+@transaction.atomic
+def message_send(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
+    """Store a message and publish it on commit; a repeated client_id returns the stored message.
+
+    Raises ``protocol.ProtocolError`` for a body or client_id the protocol refuses.
+    """
+    body, client_id = protocol.parse_message({"body": body, "client_id": client_id})
+    if client_id is not None and (existing := _stored(conversation, sender, client_id)) is not None:
+        return SendResult(message=existing, created=False)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(conversation=conversation, sender=sender, body=body, client_id=client_id)
+    except IntegrityError:
+        # The same client_id raced in from another tab or a reconnect: the
+        # unique constraint let one insert win; answer with that one.
+        existing = _stored(conversation, sender, client_id) if client_id is not None else None
+        if existing is None:
+            raise
+        return SendResult(message=existing, created=False)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.created_at)
+    result = SendResult(message=message, created=True)
+    payload = protocol.message_dict(message)
+    event = protocol.relay_event(protocol.message_frame(payload), sender=sender.pk)
+    group = conversation_group(conversation)
+
+    def publish() -> None:
+        result.broadcast = group_send_sync(group, event)
+
+    # Publish only once the row is committed, so a receiver (or a resume) can never see a
+    # message that is later rolled back; robust so a failure cannot stop other callbacks.
+    transaction.on_commit(publish, robust=True)
+    if conversation.kind == Conversation.Kind.DIRECT:
+        recipient_id = direct_peer_id(conversation=conversation, user_id=sender.pk)
+        send_on_commit(
+            user_group(recipient_id),
+            lambda: protocol.relay_event(
+                protocol.inbox_frame(selectors.inbox_unread_count(user_id=recipient_id), conversation.pk, payload)
+            ),
+        )
+    return result
+
+
+@transaction.atomic
+def read_mark(*, user: Any, conversation: Conversation, message_id: int) -> int | None:
+    """Move the user's read marker forward to ``message_id`` (capped at the newest message).
+
+    Returns the new marker, or None when it did not move (never moves back).
+    """
+    newest = selectors.newest_message_id(conversation_id=conversation.pk)
+    if newest is None:
+        return None
+    target = min(message_id, newest)
+    # A conditional UPDATE, so two tabs racing can only ever move the marker forward.
+    moved = Membership.objects.filter(conversation=conversation, user=user, last_read_id__lt=target).update(
+        last_read_id=target
+    )
+    if not moved:
+        return None
+    send_on_commit(
+        conversation_group(conversation),
+        protocol.relay_event(protocol.read_frame(protocol.user_dict(user), target), sender=user.pk),
+    )
+    if conversation.kind == Conversation.Kind.DIRECT:
+        send_on_commit(
+            user_group(user.pk),
+            lambda: protocol.relay_event(
+                protocol.inbox_frame(selectors.inbox_unread_count(user_id=user.pk), conversation.pk, None)
+            ),
+        )
+    return target
+
+
+@transaction.atomic
+def room_create(*, creator: Any, name: str, slug: str, private: bool) -> Conversation:
+    """Create a room with its creator as the first member (IntegrityError when the slug is taken)."""
+    room = Conversation.objects.create(
+        kind=Conversation.Kind.ROOM, name=name, slug=slug, private=private, created_by=creator
+    )
+    Membership.objects.create(conversation=room, user=creator)
+    return room
+
+
+def _add_member(conversation: Conversation, user: Any) -> Membership:
+    # A new member starts with everything already said marked read.
+    newest = selectors.newest_message_id(conversation_id=conversation.pk) or 0
+    membership, _ = Membership.objects.get_or_create(
+        conversation=conversation, user=user, defaults={"last_read_id": newest}
+    )
+    return membership
+
+
+@transaction.atomic
+def room_join(*, user: Any, conversation: Conversation) -> Membership:
+    """Join a public room (idempotent)."""
+    if conversation.kind != Conversation.Kind.ROOM or conversation.private:
+        raise ValueError("only public rooms can be joined freely")
+    return _add_member(conversation, user)
+
+
+@transaction.atomic
+def room_leave(*, user: Any, conversation: Conversation) -> None:
+    """Leave a room; the user's open sockets in it close."""
+    if conversation.kind != Conversation.Kind.ROOM:
+        raise ValueError("only rooms can be left")
+    Membership.objects.filter(conversation=conversation, user=user).delete()
+    _access_check_on_commit(user.pk)
+
+
+@transaction.atomic
+def room_invite(*, conversation: Conversation, user: Any) -> Membership:
+    """Add a member to a private room (idempotent)."""
+    if conversation.kind != Conversation.Kind.ROOM or not conversation.private:
+        raise ValueError("members are invited to private rooms only")
+    return _add_member(conversation, user)
+
+
+@transaction.atomic
+def room_remove(*, conversation: Conversation, user: Any) -> None:
+    """Remove a member from a private room; their open sockets in it close at once."""
+    if conversation.kind != Conversation.Kind.ROOM or not conversation.private:
+        raise ValueError("members are removed from private rooms only")
+    if user.pk == conversation.created_by_id:
+        raise ValueError("the creator cannot be removed")
+    Membership.objects.filter(conversation=conversation, user=user).delete()
+    _access_check_on_commit(user.pk)
+
+
+@transaction.atomic
+def block_create(*, blocker: Any, blocked: Any) -> Block:
+    """Block a user: no DMs either way, and the blocker sees nothing new from them."""
+    if blocker.pk == blocked.pk:
+        raise ValueError("you cannot block yourself")
+    block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    _access_check_on_commit(blocker.pk, blocked.pk)
+    return block
+
+
+@transaction.atomic
+def block_delete(*, blocker: Any, blocked: Any) -> None:
+    """Unblock a user."""
+    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    # The blocker's room sockets reload their blocked set and show the user again.
+    _access_check_on_commit(blocker.pk)
+
+
+def _lock_member(conversation_id: int, user_id: int) -> None:
+    # Serialises one user's presence changes in one room across tabs and server
+    # processes, so exactly one tab sees "first in" or "last out". Falls back to
+    # the user row once the membership is gone (removed from the room).
+    # On SQLite select_for_update is a no-op, but every transaction there begins
+    # IMMEDIATE (settings), which serialises writers just the same.
+    if not Membership.objects.select_for_update().filter(conversation_id=conversation_id, user_id=user_id).exists():
+        list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
+
+
+def _fresh_rows(conversation_id: int, user_id: int) -> Any:
+    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    return Presence.objects.filter(conversation_id=conversation_id, user_id=user_id, seen_at__gte=fresh_since)
+
+
+@transaction.atomic
+def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
+    """Record one open room socket; True when it is the user's first (announce a join)."""
+    _lock_member(conversation_id, user_id)
+    stale_before = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    # Rows of sockets whose process died are never deleted by their owner.
+    Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before).delete()
+    others = _fresh_rows(conversation_id, user_id).exclude(channel_name=channel_name).exists()
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": timezone.now()},
+    )
+    return not others
+
+
+@transaction.atomic
+def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
+    """Forget one closed room socket; True when it was the user's last (announce a leave)."""
+    _lock_member(conversation_id, user_id)
+    deleted, _ = Presence.objects.filter(channel_name=channel_name).delete()
+    return bool(deleted) and not _fresh_rows(conversation_id, user_id).exists()
+
+
+@transaction.atomic
+def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> None:
+    """Keep an open room socket's presence row fresh (heartbeat)."""
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": timezone.now()},
+    )
