@@ -1,0 +1,55 @@
+"""The admin: "Add notification" sends a system notification through notify()."""
+
+import pytest
+from django.test import Client
+
+from notifications.models import Notification
+from notifications.services import notify
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_(make_user):
+    root = make_user("root", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(root)
+    return client, root
+
+
+def test_add_sends_a_live_system_notification(admin_client_, alice, pushes, django_capture_on_commit_callbacks):
+    client, root = admin_client_
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/notifications/notification/add/", {"recipient": alice.pk, "text": "Maintenance at 22:00", "url": ""}
+        )
+    assert response.status_code == 302
+    notification = Notification.objects.get()
+    assert (notification.kind, notification.actor, notification.text) == ("system", root, "Maintenance at 22:00")
+    assert pushes.to(alice)[0]["notification"]["id"] == notification.pk
+
+
+def test_add_refuses_a_script_url(admin_client_, alice):
+    client, _ = admin_client_
+    response = client.post(
+        "/admin/notifications/notification/add/", {"recipient": alice.pk, "text": "x", "url": "javascript:alert(1)"}
+    )
+    assert response.status_code == 200 and "url must be" in response.content.decode()
+    assert not Notification.objects.exists()
+
+
+def test_mark_read_action(admin_client_, alice, bob):
+    client, _ = admin_client_
+    ids = [notify(alice, "a").pk, notify(bob, "b").pk]
+    response = client.post(
+        "/admin/notifications/notification/", {"action": "mark_read", "_selected_action": ids, "index": 0}
+    )
+    assert response.status_code == 302
+    assert not Notification.objects.filter(read_at__isnull=True).exists()
+
+
+def test_admin_pages_render(admin_client_, alice):
+    client, _ = admin_client_
+    notification = notify(alice, "a")
+    for path in ["", "add/", f"{notification.pk}/change/", "?read_at__isnull=True"]:
+        assert client.get(f"/admin/notifications/notification/{path}").status_code == 200
