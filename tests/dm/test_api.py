@@ -1,0 +1,159 @@
+"""The conversation parts of the JSON API: shapes, cursors and every error path."""
+
+from __future__ import annotations
+
+import pytest
+
+from dm import services
+from dm.models import Block, Membership
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice_client(client, users):
+    client.force_login(users["alice"])
+    return client
+
+
+@pytest.fixture
+def pair(users):
+    return services.direct_conversation_get_or_create(user_a=users["alice"], user_b=users["bob"])
+
+
+def say(users, conversation, name, count):
+    return [
+        services.message_send(sender=users[name], conversation=conversation, body=f"m{n}", client_id=None).message.pk
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("url", ["/api/conversations/", "/api/messages/bob/", "/api/rooms/general/messages/"])
+def test_anonymous_gets_401_json(client, users, url):
+    response = client.get(url)
+    assert response.status_code == 401
+    assert response.json() == {"error": "not logged in"}
+
+
+def test_post_is_not_allowed(alice_client):
+    response = alice_client.post("/api/conversations/")
+    assert response.status_code == 405
+    assert "error" in response.json()
+
+
+def test_dm_history_pages_back_oldest_first(alice_client, users, pair):
+    ids = say(users, pair, "bob", 5)
+    newest = alice_client.get("/api/messages/bob/?limit=2").json()
+    assert [m["id"] for m in newest["results"]] == ids[3:]
+    assert newest["has_more"] is True
+    older = alice_client.get(f"/api/messages/bob/?limit=2&before={ids[3]}").json()
+    assert [m["id"] for m in older["results"]] == ids[1:3]
+    oldest = alice_client.get(f"/api/messages/bob/?before={ids[1]}").json()
+    assert [m["id"] for m in oldest["results"]] == ids[:1]
+    assert oldest["has_more"] is False
+    message = newest["results"][-1]
+    assert set(message) == {"id", "conversation", "sender", "body", "created_at", "client_id"}
+    assert message["sender"] == {"id": users["bob"].pk, "username": "bob"}
+
+
+def test_reading_history_does_not_move_the_read_marker(alice_client, users, pair):
+    say(users, pair, "bob", 2)
+    alice_client.get("/api/messages/bob/")
+    assert Membership.objects.get(conversation=pair, user=users["alice"]).last_read_id == 0
+
+
+def test_dm_history_with_no_messages_is_empty(alice_client, users):
+    assert alice_client.get("/api/messages/carol/").json() == {"results": [], "has_more": False}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=-1",
+        "before=0",
+        "before=x",
+        "before=-5",
+        "before=1.5",
+        "before=99999999999999999999",
+        "limit=٣",
+    ],
+)
+def test_bad_parameters_are_400(alice_client, users, query):
+    services.room_create(creator=users["bob"], name="G", slug="general", private=False)
+    for url in ("/api/messages/bob/", "/api/rooms/general/messages/"):
+        response = alice_client.get(f"{url}?{query}")
+        assert response.status_code == 400, (url, query)
+        assert set(response.json()) == {"error"}
+
+
+def test_dm_with_unknown_user_is_404(alice_client):
+    response = alice_client.get("/api/messages/nobody/")
+    assert response.status_code == 404
+    assert "error" in response.json()
+
+
+def test_dm_with_yourself_is_403(alice_client):
+    assert alice_client.get("/api/messages/alice/").status_code == 403
+
+
+@pytest.mark.parametrize("blocker", ["alice", "bob"])
+def test_dm_history_of_a_blocked_pair_is_403(alice_client, users, pair, blocker):
+    other = "bob" if blocker == "alice" else "alice"
+    Block.objects.create(blocker=users[blocker], blocked=users[other])
+    assert alice_client.get("/api/messages/bob/").status_code == 403
+
+
+def test_room_history_unknown_room_is_404(alice_client):
+    assert alice_client.get("/api/rooms/nowhere/messages/").status_code == 404
+
+
+def test_private_room_history_is_403_for_non_members(alice_client, users):
+    room = services.room_create(creator=users["bob"], name="S", slug="secret", private=True)
+    say(users, room, "bob", 1)
+    response = alice_client.get("/api/rooms/secret/messages/")
+    assert response.status_code == 403
+    assert "error" in response.json()
+    services.room_invite(conversation=room, user=users["alice"])
+    assert len(alice_client.get("/api/rooms/secret/messages/").json()["results"]) == 1
+
+
+def test_public_room_history_is_readable_and_hides_blocked_senders(alice_client, users):
+    room = services.room_create(creator=users["bob"], name="G", slug="general", private=False)
+    services.room_join(user=users["carol"], conversation=room)
+    say(users, room, "bob", 1)
+    say(users, room, "carol", 1)
+    Block.objects.create(blocker=users["alice"], blocked=users["bob"])
+    results = alice_client.get("/api/rooms/general/messages/").json()["results"]
+    assert [m["sender"]["username"] for m in results] == ["carol"]
+
+
+def test_conversations_shape_and_order(alice_client, users, pair):
+    room = services.room_create(creator=users["bob"], name="General", slug="general", private=False)
+    services.room_join(user=users["alice"], conversation=room)
+    say(users, room, "bob", 1)
+    ids = say(users, pair, "bob", 2)
+    results = alice_client.get("/api/conversations/").json()["results"]
+    assert results[0] == {
+        "id": pair.pk,
+        "kind": "direct",
+        "title": "bob",
+        "url": "/messages/bob/",
+        "unread": 2,
+        "last_message": results[0]["last_message"],
+    }
+    assert results[0]["last_message"]["id"] == ids[-1]
+    assert (results[1]["kind"], results[1]["title"], results[1]["url"], results[1]["unread"]) == (
+        "room",
+        "General",
+        "/rooms/general/",
+        1,
+    )
+
+
+def test_conversations_only_lists_your_own(client, users, pair):
+    say(users, pair, "bob", 1)
+    client.force_login(users["carol"])
+    assert client.get("/api/conversations/").json() == {"results": []}

@@ -1,0 +1,262 @@
+"""Services, selectors and access helpers of the messaging app."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from dm import access, selectors, services
+from dm.models import Block, Conversation, Membership, Message, Presence
+from social.realtime.protocol import ProtocolError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pair(users):
+    return services.direct_conversation_get_or_create(user_a=users["alice"], user_b=users["bob"])
+
+
+def send(users, conversation, name, body="hi", client_id=None):
+    return services.message_send(sender=users[name], conversation=conversation, body=body, client_id=client_id)
+
+
+# Direct conversations.
+
+
+def test_direct_conversation_is_one_per_pair_in_either_order(users, pair):
+    again = services.direct_conversation_get_or_create(user_a=users["bob"], user_b=users["alice"])
+    assert again == pair
+    assert pair.direct_key == f"{users['alice'].pk}:{users['bob'].pk}"
+    assert set(pair.memberships.values_list("user__username", flat=True)) == {"alice", "bob"}
+
+
+def test_direct_conversation_race_uses_the_winners_row(users, pair):
+    # Another request inserted the pair between our lookup and our insert.
+    missed = mock.Mock(first=mock.Mock(return_value=None))
+    with mock.patch.object(Conversation.objects, "filter", return_value=missed):
+        again = services.direct_conversation_get_or_create(user_a=users["alice"], user_b=users["bob"])
+    assert again == pair
+    assert Conversation.objects.count() == 1
+
+
+# Messages.
+
+
+def test_message_send_stores_trimmed_body_and_touches_the_conversation(users, pair):
+    result = send(users, pair, "alice", "  hello  ")
+    pair.refresh_from_db()
+    assert (result.created, result.message.body) == (True, "hello")
+    assert pair.last_message_at == result.message.created_at
+
+
+def test_message_send_is_idempotent_on_client_id(users, pair):
+    first = send(users, pair, "alice", "once", "cid")
+    second = send(users, pair, "alice", "once", "cid")
+    assert (second.created, second.message.pk) == (False, first.message.pk)
+    assert Message.objects.count() == 1
+
+
+def test_same_client_id_from_another_sender_is_a_new_message(users, pair):
+    send(users, pair, "alice", "a", "cid")
+    assert send(users, pair, "bob", "b", "cid").created
+
+
+def test_message_send_race_on_client_id_returns_the_stored_message(users, pair):
+    first = send(users, pair, "alice", "once", "cid")
+    # The lookup missed a concurrent insert; the unique constraint catches it.
+    with mock.patch("dm.services._stored", side_effect=[None, first.message]):
+        second = send(users, pair, "alice", "once", "cid")
+    assert (second.created, second.message.pk) == (False, first.message.pk)
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "client_id", "code"),
+    [("", None, "invalid"), ("x" * 4001, None, "too_long"), ("ok", "c" * 65, "too_long"), ("a\x00b", None, "invalid")],
+)
+def test_message_send_refuses_what_the_protocol_refuses(users, pair, body, client_id, code):
+    with pytest.raises(ProtocolError) as refused:
+        send(users, pair, "alice", body, client_id)
+    assert refused.value.code == code
+    assert Message.objects.count() == 0
+
+
+def test_message_is_published_only_after_commit(users, pair, django_capture_on_commit_callbacks):
+    with mock.patch("dm.services.group_send_sync", return_value=True) as published:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            result = send(users, pair, "alice")
+        assert published.call_count == 0
+        for callback in callbacks:
+            callback()
+    group, event = published.call_args_list[0].args
+    assert group == f"dm_{users['alice'].pk}_{users['bob'].pk}"
+    assert event["sender"] == users["alice"].pk
+    assert result.broadcast is True
+
+
+# Read markers and unread counts.
+
+
+def test_read_mark_moves_forward_only_and_stops_at_the_newest(users, pair):
+    ids = [send(users, pair, "alice", str(n)).message.pk for n in range(3)]
+    assert services.read_mark(user=users["bob"], conversation=pair, message_id=ids[1]) == ids[1]
+    assert services.read_mark(user=users["bob"], conversation=pair, message_id=ids[0]) is None
+    assert services.read_mark(user=users["bob"], conversation=pair, message_id=ids[2] + 50) == ids[2]
+    assert Membership.objects.get(user=users["bob"]).last_read_id == ids[2]
+
+
+def test_read_mark_in_an_empty_conversation_does_nothing(users, pair):
+    assert services.read_mark(user=users["bob"], conversation=pair, message_id=5) is None
+
+
+def test_unread_counts_exclude_own_read_and_blocked(users, pair):
+    send(users, pair, "alice", "1")
+    second = send(users, pair, "alice", "2").message
+    send(users, pair, "bob", "mine")
+    assert selectors.inbox_unread_count(user_id=users["bob"].pk) == 2
+    services.read_mark(user=users["bob"], conversation=pair, message_id=second.pk - 1)
+    assert selectors.inbox_unread_count(user_id=users["bob"].pk) == 1
+    Block.objects.create(blocker=users["bob"], blocked=users["alice"])
+    assert selectors.inbox_unread_count(user_id=users["bob"].pk) == 0
+
+
+def test_conversation_list_orders_by_activity_with_unread_and_last_message(users, pair):
+    room = services.room_create(creator=users["bob"], name="Lobby", slug="lobby", private=False)
+    services.direct_conversation_get_or_create(user_a=users["bob"], user_b=users["carol"])  # no messages: hidden
+    send(users, pair, "alice", "older")
+    services.room_join(user=users["alice"], conversation=room)
+    newest = send(users, room, "alice", "newest").message
+    results = selectors.conversation_list(user_id=users["bob"].pk)
+    assert [(r["kind"], r["title"], r["url"], r["unread"]) for r in results] == [
+        ("room", "Lobby", "/rooms/lobby/", 1),
+        ("direct", "alice", "/messages/alice/", 1),
+    ]
+    assert results[0]["last_message"]["id"] == newest.pk
+
+
+# Rooms.
+
+
+def test_room_create_makes_the_creator_a_member(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=True)
+    assert selectors.is_member(conversation_id=room.pk, user_id=users["alice"].pk)
+
+
+def test_joining_a_room_starts_with_everything_read(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    newest = send(users, room, "alice").message
+    assert services.room_join(user=users["bob"], conversation=room).last_read_id == newest.pk
+    assert services.room_join(user=users["bob"], conversation=room).last_read_id == newest.pk
+
+
+def test_private_rooms_are_invite_only(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=True)
+    with pytest.raises(ValueError):
+        services.room_join(user=users["bob"], conversation=room)
+    services.room_invite(conversation=room, user=users["bob"])
+    assert selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
+    services.room_remove(conversation=room, user=users["bob"])
+    assert not selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
+    with pytest.raises(ValueError):
+        services.room_remove(conversation=room, user=users["alice"])
+
+
+def test_public_rooms_have_no_invitations(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    with pytest.raises(ValueError):
+        services.room_invite(conversation=room, user=users["bob"])
+    with pytest.raises(ValueError):
+        services.room_remove(conversation=room, user=users["bob"])
+
+
+def test_room_leave_removes_membership(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    services.room_join(user=users["bob"], conversation=room)
+    services.room_leave(user=users["bob"], conversation=room)
+    assert not selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
+
+
+def test_room_history_hides_users_you_blocked(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    services.room_join(user=users["bob"], conversation=room)
+    send(users, room, "alice", "from alice")
+    send(users, room, "bob", "from bob")
+    page, _ = selectors.messages_before(
+        conversation_id=room.pk, before_id=None, limit=10, hidden_senders=frozenset({users["bob"].pk})
+    )
+    assert [m.body for m in page] == ["from alice"]
+
+
+# Blocks.
+
+
+def test_block_and_unblock(users):
+    services.block_create(blocker=users["alice"], blocked=users["bob"])
+    services.block_create(blocker=users["alice"], blocked=users["bob"])
+    assert selectors.blocked_between(user_a_id=users["bob"].pk, user_b_id=users["alice"].pk)
+    services.block_delete(blocker=users["alice"], blocked=users["bob"])
+    assert not Block.objects.exists()
+    with pytest.raises(ValueError):
+        services.block_create(blocker=users["alice"], blocked=users["alice"])
+
+
+# Presence.
+
+
+def test_presence_announces_first_tab_in_and_last_tab_out(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    assert services.presence_enter(**where, channel_name="one") is True
+    assert services.presence_enter(**where, channel_name="two") is False
+    assert services.presence_exit(**where, channel_name="one") is False
+    assert services.presence_exit(**where, channel_name="two") is True
+    assert services.presence_exit(**where, channel_name="two") is False
+
+
+def test_stale_presence_rows_do_not_count(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    services.presence_enter(**where, channel_name="dead-process")
+    Presence.objects.update(seen_at=timezone.now() - timedelta(hours=1))
+    assert selectors.room_online(conversation_id=room.pk) == []
+    assert services.presence_enter(**where, channel_name="fresh") is True
+    assert not Presence.objects.filter(channel_name="dead-process").exists()
+    assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
+
+
+# Access.
+
+
+def test_access_direct_refusals(users):
+    with pytest.raises(access.NotFound):
+        access.access_direct(users["alice"], "nobody")
+    with pytest.raises(access.AccessDenied) as refused:
+        access.access_direct(users["alice"], "alice")
+    assert refused.value.status == 403
+    Block.objects.create(blocker=users["bob"], blocked=users["alice"])
+    with pytest.raises(access.AccessDenied):
+        access.access_direct(users["alice"], "bob")
+
+
+def test_access_direct_refuses_inactive_users(users):
+    users["bob"].is_active = False
+    users["bob"].save()
+    with pytest.raises(access.NotFound):
+        access.access_direct(users["alice"], "bob")
+
+
+def test_access_room_and_manage(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=True)
+    services.room_invite(conversation=room, user=users["bob"])
+    with pytest.raises(access.NotFound):
+        access.access_room(users["alice"], "missing")
+    with pytest.raises(access.AccessDenied):
+        access.access_room(users["carol"], "r")
+    assert access.access_room(users["bob"], "r") == room
+    assert access.access_room_manage(users["alice"], "r") == room
+    with pytest.raises(access.AccessDenied):
+        access.access_room_manage(users["bob"], "r")
