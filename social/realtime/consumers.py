@@ -138,7 +138,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             try:
                 if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-                    await self.close(protocol.CLOSE_NOT_LOGGED_IN)
+                    await self.close(protocol.CLOSE_REAUTHENTICATE)
                     return
                 await self.join_groups()
                 await limits.register_socket(self.user_id, self.channel_name)
@@ -218,9 +218,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.close(protocol.CLOSE_NOT_LOGGED_IN)
 
     async def session_check(self, event: dict[str, Any]) -> None:
-        """The user's sessions may have changed: re-check this socket's."""
+        """The user's sessions may have changed: re-check this socket's.
+
+        A password change in this very browser cycles its session key, so a
+        failed check cannot tell "logged out elsewhere" from "key renewed here":
+        close with 4001 and let the client reconnect with whatever cookie it has.
+        """
         if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-            await self.close(protocol.CLOSE_NOT_LOGGED_IN)
+            await self.close(protocol.CLOSE_REAUTHENTICATE)
 
     async def access_check(self, event: dict[str, Any]) -> None:
         """Membership or blocks changed: re-check this socket's access."""

@@ -33,6 +33,9 @@ SERVER_ERROR = "server_error"
 
 # Close codes.
 CLOSE_NOT_LOGGED_IN = 4401
+# The session changed (password change, expiry, sessions ended): reconnect at
+# once; the new handshake is authenticated afresh and gets 4401 if it fails.
+CLOSE_REAUTHENTICATE = 4001
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_FLOODING = 4429

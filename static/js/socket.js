@@ -6,7 +6,7 @@
  * - Resumes: every (re)connect asks getAfter() for the newest id the page has
  *   and adds ?after=<id>, so the server replays what was missed.
  * - Stops on 4401 (goes to the login page), 4403 and 4404; backs off for a
- *   minute on 4429.
+ *   minute on 4429; reconnects at once on 4001 (session changed).
  * - Reports its state to onStatus("connecting"|"open"|"reconnecting"|"closed", code)
  *   and shows it in #connection-status.
  */
@@ -64,6 +64,13 @@
     if (STOP_CODES[code]) {
       this.stopped = true;
       this.onStatus("closed", code);
+      return;
+    }
+    if (code === 4001 && Date.now() - (this.lastReauth || 0) > 10000) {
+      this.lastReauth = Date.now();
+      /* The session changed: reconnect at once; the new handshake re-authenticates. */
+      this.onStatus("reconnecting", code);
+      this.connect();
       return;
     }
     this.attempt += 1;

@@ -43,7 +43,7 @@ async def test_logout_closes_that_sessions_sockets_only(daphne_server, alice):
     assert await phone_socket.silent(0.5)
 
 
-async def test_password_change_closes_other_sessions_but_keeps_this_one(daphne_server, alice):
+async def test_password_change_logs_out_other_sessions_but_not_this_one(daphne_server, alice):
     laptop = await sync_to_async(logged_in_browser)(daphne_server)
     phone = await sync_to_async(logged_in_browser)(daphne_server)
     laptop_socket = await open_ready(daphne_server, laptop)
@@ -53,8 +53,15 @@ async def test_password_change_closes_other_sessions_but_keeps_this_one(daphne_s
         {"oldpassword": PASSWORD, "password1": "a-new-pass-991", "password2": "a-new-pass-991"},
     )
     assert status == 302
-    assert await phone_socket.closed_with(timeout=3) == 4401
-    assert await laptop_socket.silent(0.5)
+    # Every socket is told to re-authenticate (the laptop's session key was cycled) ...
+    assert await phone_socket.closed_with(timeout=3) == 4001
+    assert await laptop_socket.closed_with(timeout=3) == 4001
+    # ... the phone's cookie no longer logs in, the laptop's renewed one does.
+    assert (
+        await (await WsClient.open(daphne_server, "/ws/notifications/", cookie=phone.cookie_header())).closed_with()
+        == 4401
+    )
+    await open_ready(daphne_server, laptop)
 
 
 async def test_admin_ending_sessions_closes_sockets(daphne_server, alice, make_user):
@@ -66,7 +73,7 @@ async def test_admin_ending_sessions_closes_sockets(daphne_server, alice, make_u
         "/admin/auth/user/", {"action": "end_sessions", "_selected_action": [alice.pk], "index": 0}
     )
     assert status == 302
-    assert await socket.closed_with(timeout=3) == 4401
+    assert await socket.closed_with(timeout=3) == 4001
 
 
 async def test_deactivating_a_user_closes_their_sockets(alice, cookie_for):
@@ -79,7 +86,7 @@ async def test_deactivating_a_user_closes_their_sockets(alice, cookie_for):
         pass
     alice.is_active = False
     await sync_to_async(alice.save)()
-    assert await communicator.receive_output(3) == {"type": "websocket.close", "code": 4401}
+    assert await communicator.receive_output(3) == {"type": "websocket.close", "code": 4001}
 
 
 async def test_a_socket_with_an_ended_session_is_refused_at_connect(daphne_server, alice):

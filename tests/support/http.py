@@ -43,7 +43,7 @@ class Browserish:
             body = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
         elif data is not None:
-            body = urllib.parse.urlencode(data).encode()
+            body = urllib.parse.urlencode(data, doseq=True).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         token = self.cookie("csrftoken")
         if token:
