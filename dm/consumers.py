@@ -65,6 +65,8 @@ class ConversationConsumer(RealtimeConsumer):
             )
             for message in replay:
                 await self.send_frame(protocol.message_frame(protocol.message_dict(message)))
+                # Groups were joined before this read: drop the live copy of anything replayed.
+                self.replayed_up_to = message.pk
         else:
             truncated = False
         ready = await database_sync_to_async(self.ready_frame)()

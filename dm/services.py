@@ -112,7 +112,7 @@ def message_send(*, sender: Any, conversation: Conversation, body: str, client_i
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.created_at)
     result = SendResult(message=message, created=True)
     payload = protocol.message_dict(message)
-    event = protocol.relay_event(protocol.message_frame(payload), sender=sender.pk)
+    event = protocol.relay_event(protocol.message_frame(payload), sender=sender.pk, seq=message.pk)
     group = conversation_group(conversation)
 
     def publish() -> None:

@@ -52,7 +52,10 @@ def _push_notification(notification: Notification) -> None:
     user_id = notification.recipient_id
     # A callable, so the unread count is read after the commit and includes
     # every row the transaction wrote, not just this one.
-    send_on_commit(user_group(user_id), lambda: relay_event(notification_frame(payload, unread_count(user_id=user_id))))
+    send_on_commit(
+        user_group(user_id),
+        lambda: relay_event(notification_frame(payload, unread_count(user_id=user_id)), seq=payload["id"]),
+    )
 
 
 def _push_unread(user_id: int, **extra: Any) -> None:

@@ -79,7 +79,7 @@ def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
         }
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "social.realtime.layers.ResilientRedisChannelLayer",
             "CONFIG": {
                 "hosts": [url],
                 "prefix": env.get("CHANNEL_PREFIX", "asgi"),

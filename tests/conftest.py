@@ -52,10 +52,19 @@ def cookie_for(db: Any) -> Callable[[Any], str]:
 
 
 @pytest.fixture(scope="session")
-def server_database(django_db_setup: Any, django_db_blocker: Any) -> str:
+def server_database(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
     """DATABASE_URL of the test database, for server processes."""
     with django_db_blocker.unblock():
-        return database_url(connection.settings_dict)
+        url = database_url(connection.settings_dict)
+    yield url
+    if connection.vendor == "postgresql":
+        # A SIGKILLed server's connection can linger a moment; end it so the
+        # test database can be dropped.
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     user_id: int
     after: int | None
+    # Highest row id this socket sent in its resume replay. The socket joins its
+    # groups before it reads the replay (so nothing falls between the two), which
+    # means a row stored in that window arrives twice: live copies up to here are dropped.
+    replayed_up_to: int = 0
 
     # Hooks for subclasses.
 
@@ -203,6 +207,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def frame_relay(self, event: dict[str, Any]) -> None:
         """Forward a frame that was serialised once for the whole group."""
         if event.get("exclude_user") == self.user_id:
+            return
+        seq = event.get("seq")
+        if seq is not None and seq <= self.replayed_up_to:
             return
         if not self.accepts_from(event.get("sender")):
             return

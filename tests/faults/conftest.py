@@ -17,6 +17,9 @@ if not os.environ.get("REDIS_URL"):
     )
 
 
+GENEROUS_LIMITS = {"WS_RATE_PER_SECOND": "500", "WS_RATE_BURST": "500", "WS_USER_RATE_PER_SECOND": "1000"}
+
+
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
     """A Redis only this test's servers use, so the test may stop it."""
@@ -29,8 +32,8 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def two_servers(start_server: Callable[..., Any]) -> tuple[Any, Any]:
-    """Processes A and B on the shared Redis and database."""
-    return start_server("A"), start_server("B")
+    """Processes A and B on the shared Redis and database (flood limits raised for scripted senders)."""
+    return start_server("A", **GENEROUS_LIMITS), start_server("B", **GENEROUS_LIMITS)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def test_in_memory_layer_and_local_cache_by_default():
 def test_redis_layer_and_cache_when_redis_url_is_set():
     env = {"REDIS_URL": "redis://cache.internal:6379/2"}
     layer = channel_layers_config(env)["default"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisChannelLayer"
     assert layer["CONFIG"]["hosts"] == ["redis://cache.internal:6379/2"]
     # group membership must outlive the longest socket daphne allows (86400 s)
     assert layer["CONFIG"]["group_expiry"] > 86400
@@ -50,7 +50,10 @@ def test_running_settings_follow_the_environment(settings):
     import os
 
     if os.environ.get("REDIS_URL"):
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis")
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] in {
+            "social.realtime.layers.ResilientRedisChannelLayer",
+            "channels_redis.pubsub.RedisPubSubChannelLayer",
+        }
     else:
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     expected_engine = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite3"
