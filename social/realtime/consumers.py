@@ -88,10 +88,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.user_id = user.pk
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        after_error = None
         try:
             self.after = protocol.parse_after(self.query_param("after"))
-        except protocol.ProtocolError:
-            self.after = None
+        except protocol.ProtocolError as error:
+            self.after, after_error = None, error
         count = await limits.register_socket(self.user_id, self.channel_name)
         self.registered = True
         if count > config["MAX_SOCKETS_PER_USER"]:
@@ -104,6 +105,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         await self.join_groups()
         await self.accept()
+        if after_error is not None:
+            # Say so, then carry on as a connect without a resume point.
+            await self.send_error(after_error.code, after_error.message)
         await self.start()
         self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
 

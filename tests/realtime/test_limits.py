@@ -110,3 +110,10 @@ def test_wildcard_allowed_hosts_fails_the_system_check():
 
     errors = [message.id for message in run_checks(tags=["security"])]
     assert "social.E001" in errors
+
+
+async def test_malformed_after_is_reported_and_ignored(alice_cookie):
+    socket = await open_socket(alice_cookie, "/ws/notifications/?after=abc")
+    first = await socket.receive_json_from(2)
+    assert first["type"] == "error" and first["code"] == "invalid"
+    assert (await socket.receive_json_from(2))["type"] == "ready"
