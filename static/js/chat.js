@@ -224,7 +224,11 @@
     var li = document.createElement("li");
     li.dataset.userId = String(user.id);
     li.textContent = user.username;
-    onlineList.appendChild(li);
+    // Kept in username order, like the server's "online" list.
+    var after = Array.prototype.find.call(onlineList.children, function (other) {
+      return other.textContent > user.username;
+    });
+    onlineList.insertBefore(li, after || null);
   }
 
   function removeOnline(user) {
