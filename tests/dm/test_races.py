@@ -1,0 +1,67 @@
+"""Real concurrent writers (threads with their own connections): the constraints and locks hold."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from dm import services
+from dm.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def race(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls at the same moment, one thread each; return their results."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_two_tabs_racing_give_exactly_one_join_and_one_leave(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    for round_ in range(5):
+        names = [f"tab-a-{round_}", f"tab-b-{round_}"]
+        joins = race(*(lambda n=name: services.presence_enter(**where, channel_name=n) for name in names))
+        assert sorted(joins) == [False, True]
+        leaves = race(*(lambda n=name: services.presence_exit(**where, channel_name=n) for name in names))
+        assert sorted(leaves) == [False, True]
+
+
+def test_first_messages_racing_create_one_direct_conversation(users):
+    alice, bob = users["alice"], users["bob"]
+    results = race(
+        lambda: services.direct_conversation_get_or_create(user_a=alice, user_b=bob).pk,
+        lambda: services.direct_conversation_get_or_create(user_a=bob, user_b=alice).pk,
+    )
+    assert results[0] == results[1]
+    assert Conversation.objects.count() == 1
+
+
+def test_resends_racing_store_one_message(users):
+    pair = services.direct_conversation_get_or_create(user_a=users["alice"], user_b=users["bob"])
+
+    def resend() -> int:
+        return services.message_send(sender=users["alice"], conversation=pair, body="once", client_id="k").message.pk
+
+    first, second = race(resend, resend)
+    assert first == second
+    assert Message.objects.count() == 1
