@@ -1,17 +1,22 @@
-"""Playwright driving Debian's Chromium against a real daphne server.
+"""Playwright (async API) driving Debian's Chromium against real daphne servers.
 
 Skipped, with the reason, on machines without /usr/bin/chromium
 (`make browser-deps` installs it). Screenshots go to test-artifacts/screenshots.
+
+Why async: the sync Playwright API runs an event loop in the main thread, and
+Django's sync ORM then raises SynchronousOnlyOperation. Tests here are async
+(pytest-asyncio auto mode) and reach the ORM through ``sync_to_async``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -26,54 +31,103 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--disable-dev-shm-usage",
 ]
+VIEWPORT = {"width": 1000, "height": 700}
+# Default timeout of every expect(...) here: generous for a loaded CI machine, and
+# auto-waiting returns as soon as the condition holds.
+WAIT_MS = 10_000
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser-deps` to enable browser tests", allow_module_level=True)
 
-pytestmark = pytest.mark.browser
 
+class Browsing:
+    """Opens logged-in pages and records what must never happen in them.
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def new_page(browser: Any, daphne_server: Any, cookie_for: Callable[[Any], str]) -> Iterator[Callable[..., Any]]:
-    """``new_page(user, path)``: a page in its own browser context, logged in as ``user``.
-
-    Two calls with the same ``context`` share cookies, like two tabs.
+    - ``await browsing.open(user, path, server=None)``: a page in a new browser
+      context (its own cookie jar) logged in as ``user``.
+    - ``await browsing.new_tab(page, path)``: another tab of the same context (same user).
+    - ``dialogs``: every alert/confirm/prompt message (dismissed); must stay empty.
+    - ``errors``: uncaught page errors and HTTP responses >= 400; must stay empty.
     """
-    contexts: list[Any] = []
 
-    def open_page(user: Any, path: str = "/", context: Any = None) -> Any:
-        if context is None:
-            context = browser.new_context(base_url=daphne_server.url, viewport={"width": 1100, "height": 760})
-            name, _, value = cookie_for(user).partition("=")
-            context.add_cookies([{"name": name, "value": value, "url": daphne_server.url}])
-            contexts.append(context)
-        page = context.new_page()
-        page.dialogs = []
-        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-        page.goto(path)
+    def __init__(self, browser: Any, server: Any, cookie_for: Callable[[Any], str]) -> None:
+        self.browser = browser
+        self.server = server
+        self.cookie_for = cookie_for
+        self.contexts: list[Any] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+
+    async def open(self, user: Any, path: str = "/", *, server: Any = None) -> Any:
+        server = server or self.server
+        context = await self.browser.new_context(base_url=server.url, viewport=VIEWPORT)
+        self.contexts.append(context)
+        cookie = await sync_to_async(self.cookie_for)(user)
+        name, _, value = cookie.partition("=")
+        await context.add_cookies([{"name": name, "value": value, "url": server.url}])
+        return await self._page(context, path)
+
+    async def new_tab(self, page: Any, path: str = "/") -> Any:
+        return await self._page(page.context, path)
+
+    async def _page(self, context: Any, path: str) -> Any:
+        page = await context.new_page()
+
+        async def on_dialog(dialog: Any) -> None:
+            self.dialogs.append(f"{dialog.type}: {dialog.message}")
+            await dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on(
+            "response",
+            lambda response: (
+                response.status >= 400
+                and not response.url.endswith("/favicon.ico")
+                and self.errors.append(f"HTTP {response.status}: {response.url}")
+            ),
+        )
+        await page.goto(path)
         return page
 
-    yield open_page
-    for context in contexts:
-        context.close()
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """A headless Chromium for one test (launching takes well under a second)."""
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=WAIT_MS)
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        await instance.close()
 
 
 @pytest.fixture
-def screenshot() -> Callable[[Any, str], Path]:
-    def take(page: Any, name: str) -> Path:
+async def browsing(browser: Any, daphne_server: Any, cookie_for: Callable[[Any], str]) -> AsyncIterator[Browsing]:
+    """Logged-in pages on the shared daphne server (or another one); no dialog, no error, ever."""
+    session = Browsing(browser, daphne_server, cookie_for)
+    yield session
+    for context in session.contexts:
+        await context.close()
+    assert session.dialogs == [], "a dialog fired"
+    assert session.errors == [], "page errors or failed requests"
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Any, str], Any]:
+    """``await screenshot(page, "bell")`` -> test-artifacts/screenshots/bell.png (viewport only)."""
+
+    async def take(page: Any, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path))
+        await page.screenshot(path=str(path))
         return path
 
     return take
+
+
+@pytest.fixture
+def users(make_user: Callable[..., Any]) -> dict[str, Any]:
+    """alice, bob and carol."""
+    return {name: make_user(name) for name in ("alice", "bob", "carol")}
