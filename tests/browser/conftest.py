@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from asgiref.sync import sync_to_async
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -36,8 +37,25 @@ VIEWPORT = {"width": 1000, "height": 700}
 # auto-waiting returns as soon as the condition holds.
 WAIT_MS = 10_000
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser-deps` to enable browser tests", allow_module_level=True)
+# pytestmark of every module here: real servers reading committed rows, and the
+# session's event loop, where the shared browser lives.
+BROWSER_TESTS = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.browser,
+    pytest.mark.e2e,
+    pytest.mark.asyncio(loop_scope="session"),
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Without Chromium every test here is skipped, with the reason; nothing fails."""
+    if os.path.exists(CHROMIUM):
+        return
+    here = Path(__file__).resolve().parent
+    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: run `make browser-deps` to enable browser tests")
+    for item in items:
+        if here in Path(item.path).resolve().parents:
+            item.add_marker(skip)
 
 
 class Browsing:
@@ -91,9 +109,13 @@ class Browsing:
         return page
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Any]:
-    """A headless Chromium for one test (launching takes well under a second)."""
+    """One headless Chromium for the session; every test gets fresh contexts in it.
+
+    Launching costs a second or two on a busy machine, so it is shared, which puts
+    the tests here on the session's event loop (``BROWSER_TESTS`` marks).
+    """
     from playwright.async_api import async_playwright, expect
 
     expect.set_options(timeout=WAIT_MS)
@@ -103,7 +125,7 @@ async def browser() -> AsyncIterator[Any]:
         await instance.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def browsing(browser: Any, daphne_server: Any, cookie_for: Callable[[Any], str]) -> AsyncIterator[Browsing]:
     """Logged-in pages on the shared daphne server (or another one); no dialog, no error, ever."""
     session = Browsing(browser, daphne_server, cookie_for)
