@@ -5,5 +5,16 @@ import os
 os.environ.setdefault("DEBUG", "1")
 
 from social.settings import *  # noqa: E402,F403
+from social.settings import BASE_DIR, DATABASES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# One test database per test run, so two runs on one checkout (a developer and
+# CI, or two terminals) never share one. Server processes started by the tests
+# are pointed at it through DATABASE_URL.
+_run = os.getpid()
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    (BASE_DIR / "test-artifacts").mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-artifacts" / f"test-db-{_run}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_run}"}

@@ -77,11 +77,11 @@ async def test_resume_is_capped_at_the_newest_resume_limit(alice, alice_cookie):
     assert ready["truncated"] is True
 
 
-async def test_garbage_after_is_treated_as_absent(alice, alice_cookie):
+async def test_garbage_after_is_reported_then_treated_as_absent(alice, alice_cookie):
     await make_notifications(alice, 1)
     async with bell_socket(alice_cookie, "?after=abc") as socket:
         replay, _ = await until_ready(socket)
-    assert replay == []
+    assert [frame["code"] for frame in replay] == ["invalid"]
 
 
 async def test_live_notification_reaches_every_tab(alice, alice_cookie, bob, bob_cookie):
