@@ -1,8 +1,9 @@
-"""The bell in a real Chromium: live badge in two tabs, dropdown, mark read, keyboard, resume."""
+"""The bell in a real Chromium: live badge in two tabs, dropdown, mark read, keyboard.
+
+Its resume after a server restart is in test_restart.py.
+"""
 
 from __future__ import annotations
-
-import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,6 +13,7 @@ from playwright.async_api import expect
 from notifications.models import Notification
 from social.models import Comment, Post
 from tests.browser.conftest import BROWSER_TESTS
+from tests.browser.helpers import comment_through_page
 
 pytestmark = BROWSER_TESTS
 
@@ -23,14 +25,6 @@ def post(users):
     Notification.objects.create(recipient=alice, text="Welcome to Social", url="/")
     Notification.objects.create(recipient=alice, text="An old one, already read", url="/", read_at=timezone.now())
     return Post.objects.create(author=alice, title="Hello world", body="My first post.")
-
-
-async def comment_through_page(page, post, body):
-    """Fill and submit the comment form of a post's page like a user would."""
-    await page.goto(f"/posts/{post.pk}/")
-    await page.get_by_role("textbox", name="Comment").fill(body)
-    await page.get_by_role("button", name="Comment", exact=True).click()
-    await expect(page.locator(".comment .body", has_text=body)).to_be_visible()
 
 
 async def test_comment_raises_badge_in_both_tabs_and_reading_clears_it(browsing, users, post, screenshot):
@@ -111,25 +105,3 @@ async def test_bell_by_keyboard(browsing, users, post):
     await expect(button).to_have_attribute("aria-expanded", "true")
     await page.keyboard.press("Space")
     await expect(page.locator("#bell-dropdown")).to_be_hidden()
-
-
-async def test_bell_resumes_after_server_restart_without_duplicates(browsing, users, post, start_server):
-    server = await asyncio.to_thread(start_server, "bell-restart")
-    alice = await browsing.open(users["alice"], "/", server=server)
-    bob = await browsing.open(users["bob"], "/", server=server)
-    await expect(alice.locator("#connection-status")).to_have_attribute("data-state", "open")
-    await comment_through_page(bob, post, "one")
-    await expect(alice.locator("#bell-badge")).to_have_text("2")
-
-    await asyncio.to_thread(server.stop)
-    await expect(alice.locator("#connection-status")).to_have_text("Connection lost. Reconnecting…")
-    await asyncio.to_thread(server.start)
-    await comment_through_page(bob, post, "two")
-    await expect(alice.locator("#bell-badge")).to_have_text("3", timeout=30_000)
-    await expect(alice.locator("#connection-status")).to_be_hidden()
-
-    await alice.locator("#bell-button").click()
-    items = alice.locator("#bell-list .notification-item")
-    await expect(items).to_have_count(4)
-    ids = await items.evaluate_all("items => items.map(item => item.dataset.id)")
-    assert len(set(ids)) == 4

@@ -8,21 +8,11 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser.conftest import BROWSER_TESTS
+from tests.browser.helpers import chat_open, send_message
 
 pytestmark = BROWSER_TESTS
 # After a message has shown up, how long to wait for a (wrong) second copy.
 SETTLE_S = 0.5
-
-
-async def chat_open(page):
-    await expect(page.locator("#chat")).to_have_attribute("data-state", "open")
-
-
-async def send(page, text):
-    """Type into the labelled message box and send with Enter."""
-    box = page.get_by_role("textbox", name="Message")
-    await box.fill(text)
-    await box.press("Enter")
 
 
 async def test_dm_typing_message_inbox_badge_and_seen(browsing, users, screenshot):
@@ -48,7 +38,7 @@ async def test_dm_typing_message_inbox_badge_and_seen(browsing, users, screensho
     await bob.goto("/rooms/")
     await expect(bob.locator("#connection-status")).to_have_attribute("data-state", "open")
     await expect(bob.locator("#messages-badge")).to_be_hidden()
-    await send(alice, "Lunch today?")
+    await send_message(alice, "Lunch today?")
     await expect(alice.locator(".message.own[data-id] .body")).to_have_text(["Hi Bob!", "Lunch today?"])
     for page in (bob, bob_feed):
         await expect(page.locator("#messages-badge")).to_have_text("1")
@@ -62,7 +52,7 @@ async def test_dm_typing_message_inbox_badge_and_seen(browsing, users, screensho
     await expect(alice.locator(".read-marker")).to_have_count(1)
     await expect(bob_feed.locator("#messages-badge")).to_be_hidden()
 
-    await send(bob, "Sounds good, see you at noon.")
+    await send_message(bob, "Sounds good, see you at noon.")
     bodies = alice.locator(".message[data-id] .body")
     await expect(bodies).to_have_text(["Hi Bob!", "Lunch today?", "Sounds good, see you at noon."])
     await expect(alice.locator(".message[data-id]:not(.own) .sender")).to_have_text(["bob"])
@@ -92,7 +82,7 @@ async def test_room_presence_and_one_copy_per_window(browsing, users, screenshot
         ("alice", "Let's meet on Friday then."),
     ]
     for name, text in said:
-        await send(windows[name], text)
+        await send_message(windows[name], text)
         # Stored (echoed) before the next one is sent, so the order is known.
         await expect(windows[name].locator(".message.own[data-id] .body")).to_have_text([text])
     expected = [text for _, text in said]
