@@ -80,6 +80,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = cache_config(ENV)
 CHANNEL_LAYERS = channel_layers_config(ENV)
 REDIS_URL = ENV.get("REDIS_URL", "")
+# Prefix of the realtime keys (flood counters, socket registry) in Redis.
+REDIS_KEY_PREFIX = ENV.get("CACHE_PREFIX", "social")
 
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

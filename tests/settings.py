@@ -3,6 +3,10 @@
 import os
 
 os.environ.setdefault("DEBUG", "1")
+# Redis keys and channel-layer groups of this run apart from any other run on
+# the same Redis; server processes the tests start inherit the parent's value.
+os.environ.setdefault("CHANNEL_PREFIX", f"test{os.getpid()}")
+os.environ.setdefault("CACHE_PREFIX", f"test{os.getpid()}")
 
 from social.settings import *  # noqa: E402,F403
 from social.settings import BASE_DIR, DATABASES  # noqa: E402

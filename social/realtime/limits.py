@@ -77,7 +77,7 @@ async def user_frame_allowed(user_id: int) -> bool:
         _local_windows[key] = _local_windows.get(key, 0) + 1
         return _local_windows[key] <= limit
     try:
-        key = f"rt:rate:{user_id}:{window}"
+        key = f"{settings.REDIS_KEY_PREFIX}:rt:rate:{user_id}:{window}"
         async with client.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, 3)
@@ -99,7 +99,7 @@ async def register_socket(user_id: int, channel_name: str) -> int:
         for name in [n for n, seen in sockets.items() if seen < stale]:
             del sockets[name]
         return len(sockets)
-    key = f"rt:sockets:{user_id}"
+    key = f"{settings.REDIS_KEY_PREFIX}:rt:sockets:{user_id}"
     try:
         async with client.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {channel_name: now})
@@ -119,4 +119,4 @@ async def unregister_socket(user_id: int, channel_name: str) -> None:
         _local_sockets.get(user_id, {}).pop(channel_name, None)
         return
     with contextlib.suppress(Exception):
-        await client.zrem(f"rt:sockets:{user_id}", channel_name)
+        await client.zrem(f"{settings.REDIS_KEY_PREFIX}:rt:sockets:{user_id}", channel_name)
