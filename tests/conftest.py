@@ -21,13 +21,27 @@ needs_postgres = pytest.mark.skipif(not DATABASE_IS_POSTGRES, reason="needs DATA
 
 
 @pytest.fixture(autouse=True)
-def _clean_cache_and_layer() -> Iterator[None]:
-    """Start every test with empty rate-limit counters and channel layer."""
+def _clean_counters() -> Iterator[None]:
+    """Start every test with empty rate-limit counters, throttles and socket registry.
+
+    Only this run's keys are deleted: ``cache.clear()`` would FLUSHDB the Redis
+    database and with it the channel layer's groups of any other run.
+    """
+    from django.conf import settings
     from django.core.cache import cache
 
     from social.realtime import limits
 
-    cache.clear()
+    if REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(f"{settings.REDIS_KEY_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    else:
+        cache.clear()
     limits._local_windows.clear()
     limits._local_sockets.clear()
     yield
