@@ -6,17 +6,15 @@ One base serves both kinds; the subclasses differ in who may connect, what
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 
 from dm import access, selectors, services
 from dm.models import Conversation
-from social.realtime import protocol
+from social.realtime import limits, protocol
 from social.realtime.consumers import Denied, RealtimeConsumer
 from social.realtime.publish import group_send
 
@@ -104,10 +102,10 @@ class ConversationConsumer(RealtimeConsumer):
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         """Tell the others, at most once per TYPING_INTERVAL_SECONDS per user and conversation."""
-        # The key lives in the Django cache (Redis when configured), shared by the
-        # user's every tab and server process; add() is atomic, so one wins.
-        key = f"dm:typing:{self.conversation.pk}:{self.user_id}"
-        if not await cache.aadd(key, 1, timeout=math.ceil(settings.REALTIME["TYPING_INTERVAL_SECONDS"])):
+        # Shared by the user's every tab and server process (Redis when configured);
+        # SET NX is atomic, so one wins.
+        interval = settings.REALTIME["TYPING_INTERVAL_SECONDS"]
+        if not await limits.first_within(f"typing:{self.conversation.pk}:{self.user_id}", interval):
             return
         await self.guarded(access.access_post, self.user, self.conversation)
         frame_out = protocol.typing_frame(protocol.user_dict(self.user))

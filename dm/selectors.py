@@ -17,18 +17,21 @@ from social.realtime import protocol
 def inbox_unread_count(*, user_id: int) -> int:
     """Unread direct messages of the user, over all their direct conversations.
 
-    Messages from users they have blocked do not count.
+    Messages from users they have blocked do not count. The conditions sit in
+    WHERE (not in an aggregate filter) so each conversation is read from its
+    ``(conversation, id)`` index past the marker, not from its first message.
     """
     blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
-    memberships = Membership.objects.filter(user_id=user_id, conversation__kind=Conversation.Kind.DIRECT).annotate(
-        unread=Count(
-            "conversation__messages",
-            filter=Q(conversation__messages__id__gt=F("last_read_id"))
-            & ~Q(conversation__messages__sender_id=user_id)
-            & ~Q(conversation__messages__sender_id__in=blocked),
+    return (
+        Message.objects.filter(
+            conversation__kind=Conversation.Kind.DIRECT,
+            conversation__memberships__user_id=user_id,
+            id__gt=F("conversation__memberships__last_read_id"),
         )
+        .exclude(sender_id=user_id)
+        .exclude(sender_id__in=blocked)
+        .count()
     )
-    return sum(m.unread for m in memberships)
 
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:

@@ -224,6 +224,7 @@ def block_create(*, blocker: Any, blocked: Any) -> Block:
         raise ValueError("you cannot block yourself")
     block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     _access_check_on_commit(blocker.pk, blocked.pk)
+    _inbox_total_on_commit(blocker.pk)
     return block
 
 
@@ -233,6 +234,15 @@ def block_delete(*, blocker: Any, blocked: Any) -> None:
     Block.objects.filter(blocker=blocker, blocked=blocked).delete()
     # The blocker's room sockets reload their blocked set and show the user again.
     _access_check_on_commit(blocker.pk)
+    _inbox_total_on_commit(blocker.pk)
+
+
+def _inbox_total_on_commit(user_id: int) -> None:
+    # The blocked user's messages stop (or start again) counting as unread.
+    send_on_commit(
+        user_group(user_id),
+        lambda: protocol.relay_event(protocol.inbox_frame(selectors.inbox_unread_count(user_id=user_id), None, None)),
+    )
 
 
 def _lock_member(conversation_id: int, user_id: int) -> None:

@@ -37,6 +37,13 @@ class NotificationAdmin(admin.ModelAdmin):
             kwargs["form"] = SystemNotificationForm
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A sent notification is a record: only its read state may change (an
+        # editable url would let a staff edit plant a javascript: link).
+        if obj is None:
+            return []
+        return ["recipient", "kind", "actor", "text", "url", "comment", "post", "created_at"]
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ["recipient", "text", "url"]

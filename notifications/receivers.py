@@ -15,11 +15,13 @@ from social.models import Comment, Post
 
 @receiver(post_save, sender=Comment, dispatch_uid="notifications.comment_created")
 def on_comment_saved(sender: Any, instance: Comment, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    """A new comment notifies the post's author, the parent's author and @mentions."""
     if created and not raw:
         services.comment_notify(comment=instance)
 
 
 @receiver(post_save, sender=Post, dispatch_uid="notifications.post_created")
 def on_post_saved(sender: Any, instance: Post, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    """A new post notifies the users it @mentions."""
     if created and not raw:
         services.post_notify_mentions(post=instance)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from notifications.models import Notification
 
@@ -15,6 +15,17 @@ def notifications_of(*, user_id: int) -> QuerySet[Notification]:
 def unread_count(*, user_id: int) -> int:
     """How many of the user's notifications are unread (the badge)."""
     return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
+    """Unread counts of many users in one query (users with none are absent)."""
+    rows = (
+        Notification.objects.filter(recipient_id__in=user_ids, read_at__isnull=True)
+        .values("recipient_id")
+        .annotate(unread=Count("id"))
+        .values_list("recipient_id", "unread")
+    )
+    return dict(rows)
 
 
 def newest_id(*, user_id: int) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import reduce
 from operator import or_
@@ -24,11 +25,11 @@ from django.utils import timezone
 
 from dm.models import Block
 from notifications.models import Notification
-from notifications.selectors import newest_id, unread_count
+from notifications.selectors import newest_id, unread_count, unread_counts
 from social.models import Comment, Post
 from social.realtime.groups import user_group
 from social.realtime.protocol import notification_dict, notification_frame, relay_event, unread_frame
-from social.realtime.publish import send_on_commit
+from social.realtime.publish import send_many_on_commit, send_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,19 @@ def _recipient_id(recipient: Any) -> int:
     if getattr(recipient, "pk", None) is None:
         raise TypeError("recipient must be a saved user or a user id")
     return recipient.pk
+
+
+def _recipient_ids(recipients: Iterable[Any]) -> set[int]:
+    """Ids of many recipients, checked to exist in one query."""
+    ids = set()
+    for recipient in recipients:
+        if isinstance(recipient, bool) or not (isinstance(recipient, int) or getattr(recipient, "pk", None)):
+            raise TypeError("recipients must be saved users or user ids")
+        ids.add(recipient if isinstance(recipient, int) else recipient.pk)
+    missing = ids - set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
+    if missing:
+        raise ValueError(f"no users with ids {sorted(missing)}")
+    return ids
 
 
 def _clean_text(text: Any) -> str:
@@ -160,6 +174,44 @@ async def anotify(
 ) -> Notification:
     """The async twin of ``notify()``, for consumers and other coroutines."""
     return await database_sync_to_async(_notify)(recipient, text, url=url, actor=actor, kind=kind)
+
+
+@transaction.atomic
+def notify_many(
+    recipients: Iterable[Any],
+    text: str,
+    *,
+    url: str | None = None,
+    actor: Any = None,
+    kind: str = Notification.Kind.SYSTEM,
+) -> list[Notification]:
+    """Notify many users (objects or ids) at once: one insert, one batch of pushes on commit.
+
+    For announcements and jobs that tell hundreds of users the same thing; the
+    pushes go out concurrently from one event-loop hop instead of one per user.
+    """
+    if kind not in Notification.Kind.values:
+        raise ValueError(f"kind must be one of {', '.join(Notification.Kind.values)}")
+    text, url = _clean_text(text), clean_url(url)
+    ids = sorted(_recipient_ids(recipients))
+    rows = Notification.objects.bulk_create(
+        [Notification(recipient_id=user_id, kind=kind, text=text, url=url, actor=actor) for user_id in ids]
+    )
+    payloads = [notification_dict(row) for row in rows]
+
+    def events() -> list[tuple[str, dict[str, Any]]]:
+        # Counted after the commit, in one query for everybody.
+        counts = unread_counts(user_ids=ids)
+        return [
+            (
+                user_group(row.recipient_id),
+                relay_event(notification_frame(payload, counts.get(row.recipient_id, 0)), seq=payload["id"]),
+            )
+            for row, payload in zip(rows, payloads, strict=True)
+        ]
+
+    send_many_on_commit(events)
+    return rows
 
 
 @transaction.atomic

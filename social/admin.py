@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from social import services
 from social.models import Comment, Post
@@ -29,6 +31,7 @@ class SocialUserAdmin(UserAdmin):
     actions = ["end_sessions"]
 
     @admin.action(description="End all sessions (logs out and closes live sockets)")
-    def end_sessions(self, request, queryset):
-        ended = sum(services.sessions_end_all(user=user) for user in queryset)
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Log the selected users out everywhere; their open sockets close within a second."""
+        ended = services.sessions_end_all(users=list(queryset))
         self.message_user(request, f"Ended {ended} session(s).", messages.SUCCESS)

@@ -52,7 +52,9 @@ def database_config(env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
         }
-    config = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
+    # Persistent connections: a fresh PostgreSQL connection per consumer DB call
+    # costs milliseconds on every message; health checks drop broken ones.
+    config = dj_database_url.parse(url, conn_max_age=env_int(env, "CONN_MAX_AGE", 60), conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     return config
@@ -80,7 +82,11 @@ def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
         "default": {
             "BACKEND": "social.realtime.layers.ResilientRedisChannelLayer",
             "CONFIG": {
-                "hosts": [url],
+                # redis-py's default 5 s socket timeout equals channels-redis's 5 s
+                # blocking pop, so an idle receive would time out (and could drop a
+                # message popped at that instant); allow the pop to finish. Bursts
+                # of group_add on connect need more than the default 100 connections.
+                "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 1000}],
                 "prefix": env.get("CHANNEL_PREFIX", "asgi"),
                 # A socket's inbox holds this many undelivered events; past it
                 # group_send drops for that socket only, so one stalled reader

@@ -1,6 +1,8 @@
+from typing import Any
+
 from django import forms
 
-from social.models import COMMENT_MAX_CHARS, POST_MAX_CHARS, TITLE_MAX_CHARS, Comment
+from social.models import COMMENT_MAX_CHARS, POST_MAX_CHARS, TITLE_MAX_CHARS, Comment, Post
 
 
 class PostForm(forms.Form):
@@ -14,11 +16,12 @@ class CommentForm(forms.Form):
     )
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 
-    def __init__(self, *args, post=None, **kwargs):
+    def __init__(self, *args: Any, post: Post | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.post = post
 
     def clean_parent(self) -> Comment | None:
+        """The comment being replied to, which must be on the same post."""
         parent_id = self.cleaned_data.get("parent")
         if parent_id is None:
             return None

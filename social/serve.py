@@ -55,6 +55,7 @@ def raise_open_file_limit() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the few options, lift the file limit and hand over to daphne."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

@@ -58,13 +58,19 @@ def recheck_sockets_if_credentials_changed(*, user: Any) -> None:
 
 
 @transaction.atomic
-def sessions_end_all(*, user: Any) -> int:
-    """Delete every session of the user (admin action); their sockets close."""
+def sessions_end_all(*, users: Any) -> int:
+    """Delete every session of these users (admin action); their sockets close.
+
+    Sessions do not store their user in a column, so every session is decoded
+    once, for all the users together.
+    """
+    user_ids = {str(user.pk) for user in users}
     keys = [
         session.session_key
         for session in Session.objects.iterator()
-        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk)
+        if str(session.get_decoded().get("_auth_user_id")) in user_ids
     ]
     Session.objects.filter(session_key__in=keys).delete()
-    recheck_user_sockets(user_id=user.pk)
+    for user_id in user_ids:
+        recheck_user_sockets(user_id=int(user_id))
     return len(keys)

@@ -167,9 +167,11 @@ REALTIME = {
     "MAX_SOCKETS_PER_USER": env_int(ENV, "WS_MAX_SOCKETS_PER_USER", 20),
     "TYPING_INTERVAL_SECONDS": 2.0,
     "RESUME_LIMIT": 500,
-    # How often a socket re-checks its session and refreshes its group
-    # membership and presence heartbeat.
+    # How often a room socket refreshes its presence row (< PRESENCE_STALE_SECONDS).
     "HEARTBEAT_SECONDS": env_int(ENV, "WS_HEARTBEAT_SECONDS", 20),
+    # How often every socket re-checks its session and re-joins its groups: a
+    # safety net behind the revocation and layer-recovered events.
+    "SESSION_RECHECK_SECONDS": env_int(ENV, "WS_SESSION_RECHECK_SECONDS", 300),
     "PRESENCE_STALE_SECONDS": env_int(ENV, "WS_PRESENCE_STALE_SECONDS", 60),
 }
 

@@ -75,6 +75,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # Connection lifecycle.
 
     async def connect(self) -> None:
+        """Gate, authorise, join groups, accept, replay; refusals close with a 44xx code."""
         self.joined: list[str] = []
         self.heartbeat_task: asyncio.Task[None] | None = None
         self.registered = False
@@ -88,6 +89,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.user_id = user.pk
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        try:
+            await self.open()
+        except Denied as denied:
+            await self.refuse(denied.close_code, denied.message)
+        except Exception:
+            # Channels never calls disconnect() for a consumer whose connect
+            # raised, so clean up here or its groups keep a dead channel for
+            # days; then let daphne close with 1011.
+            await self.disconnect(1011)
+            raise
+
+    async def open(self) -> None:
+        """Everything after the login gate; raises Denied to refuse."""
+        config = settings.REALTIME
         after_error = None
         try:
             self.after = protocol.parse_after(self.query_param("after"))
@@ -96,13 +111,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         count = await limits.register_socket(self.user_id, self.channel_name)
         self.registered = True
         if count > config["MAX_SOCKETS_PER_USER"]:
-            await self.refuse(protocol.CLOSE_FLOODING, f"more than {config['MAX_SOCKETS_PER_USER']} open sockets")
-            return
-        try:
-            await self.authorize()
-        except Denied as denied:
-            await self.refuse(denied.close_code, denied.message)
-            return
+            raise Denied(protocol.CLOSE_FLOODING, f"more than {config['MAX_SOCKETS_PER_USER']} open sockets")
+        await self.authorize()
         await self.join_groups()
         await self.accept()
         if after_error is not None:
@@ -119,18 +129,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.close(code)
 
     async def disconnect(self, code: int) -> None:
+        """Leave groups, free the socket slot, run the subclass clean-up (presence)."""
         if self.heartbeat_task is not None:
             self.heartbeat_task.cancel()
         layer = self.channel_layer
-        for group in self.joined:
+        joined, self.joined = self.joined, []
+        for group in joined:
             try:
                 await layer.group_discard(group, self.channel_name)
             except Exception:
                 log.warning("group_discard %s failed", group, exc_info=True)
         if self.registered:
+            self.registered = False
             await limits.unregister_socket(self.user_id, self.channel_name)
-        if self.joined:
-            await self.stop()
+        if joined:
+            try:
+                await self.stop()
+            except Exception:
+                log.exception("clean-up failed for %s", self.channel_name)
 
     async def join_groups(self) -> None:
         """Join (or re-join) this socket's groups; group_add is idempotent."""
@@ -140,16 +156,28 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.joined = groups
 
     async def heartbeat_loop(self) -> None:
+        """Every HEARTBEAT_SECONDS the subclass beat (presence); every SESSION_RECHECK_SECONDS
+        re-check the session and re-join the groups.
+
+        Revocation and Redis restarts arrive as events (session.*, layer.recovered),
+        so the slow check is only a safety net (session expiry, a lost event) and
+        stays cheap with thousands of idle sockets.
+        """
         interval = settings.REALTIME["HEARTBEAT_SECONDS"]
+        recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
+        loop = asyncio.get_running_loop()
+        # Jitter spreads thousands of sockets' checks over the interval.
+        next_recheck = loop.time() + recheck_every * random.uniform(0.5, 1.0)
         while True:
-            # Jitter spreads thousands of sockets' checks over the interval.
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
             try:
-                if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-                    await self.close(protocol.CLOSE_REAUTHENTICATE)
-                    return
-                await self.join_groups()
-                await limits.register_socket(self.user_id, self.channel_name)
+                if loop.time() >= next_recheck:
+                    next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
+                    if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
+                        await self.close(protocol.CLOSE_REAUTHENTICATE)
+                        return
+                    await self.join_groups()
+                    await limits.register_socket(self.user_id, self.channel_name)
                 await self.heartbeat()
             except asyncio.CancelledError:
                 raise
@@ -160,6 +188,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # Incoming frames.
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Rate-limit, parse and dispatch one client frame; every failure becomes an error frame."""
         client_id = None
         try:
             if not await self.within_rate():
@@ -237,6 +266,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """
         if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
             await self.close(protocol.CLOSE_REAUTHENTICATE)
+
+    async def layer_recovered(self, event: dict[str, Any]) -> None:
+        """The channel layer was unreachable: pushes were lost and a restarted Redis
+        forgot this socket's groups. Close with 4012 so the client resumes with
+        ``after`` and gets everything it missed."""
+        await self.close(protocol.CLOSE_RESUME)
 
     async def access_check(self, event: dict[str, Any]) -> None:
         """Membership or blocks changed: re-check this socket's access."""

@@ -88,6 +88,33 @@ async def user_frame_allowed(user_id: int) -> bool:
     return count <= limit
 
 
+_local_once: dict[str, float] = {}
+
+
+async def first_within(key: str, seconds: float) -> bool:
+    """True for the first call with ``key`` in ``seconds`` (shared by processes with Redis).
+
+    One atomic ``SET NX PX`` on the asyncio client: no thread hop, so throttling
+    typing frames never waits behind database work.
+    """
+    if seconds <= 0:
+        return True
+    now = time.monotonic()
+    client = _redis()
+    if client is None:
+        if _local_once.get(key, 0) > now:
+            return False
+        if len(_local_once) > 10_000:
+            for stale in [k for k, until in _local_once.items() if until <= now]:
+                del _local_once[stale]
+        _local_once[key] = now + seconds
+        return True
+    try:
+        return bool(await client.set(f"{settings.REDIS_KEY_PREFIX}:rt:once:{key}", 1, nx=True, px=int(seconds * 1000)))
+    except Exception:
+        return True
+
+
 async def register_socket(user_id: int, channel_name: str) -> int:
     """Record an open socket; return how many live sockets the user has now."""
     now = time.time()

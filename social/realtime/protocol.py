@@ -39,12 +39,16 @@ CLOSE_REAUTHENTICATE = 4001
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_FLOODING = 4429
+# Pushes may have been lost (the channel layer was unreachable): reconnect with
+# back-off and resume with ``after``. (Servers may not send 1012 themselves.)
+CLOSE_RESUME = 4012
 
 # Channel-layer handler names: server constants, never taken from a client.
 EVENT_RELAY = "frame.relay"
 EVENT_SESSION_END = "session.end"
 EVENT_SESSION_CHECK = "session.check"
 EVENT_ACCESS_CHECK = "access.check"
+EVENT_LAYER_RECOVERED = "layer.recovered"
 
 # Largest integer id accepted from a client (PostgreSQL bigint).
 MAX_ID = 2**63 - 1

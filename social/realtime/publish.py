@@ -8,6 +8,7 @@ stored row. Clients converge by resuming with ``?after=<id>``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,21 @@ async def group_send(group: str, event: dict[str, Any]) -> bool:
 def group_send_sync(group: str, event: dict[str, Any]) -> bool:
     """Send one event to a group from sync code (views, commands, threads)."""
     return async_to_sync(group_send)(group, event)
+
+
+async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> int:
+    """Send many (group, event) pairs concurrently; return how many succeeded."""
+    results = await asyncio.gather(*(group_send(group, event) for group, event in events))
+    return sum(results)
+
+
+def send_many_on_commit(events: Callable[[], list[tuple[str, dict[str, Any]]]]) -> None:
+    """Like send_on_commit for a batch: one hop to the event loop for all of them."""
+
+    def publish() -> None:
+        async_to_sync(group_send_many)(events())
+
+    transaction.on_commit(publish, robust=True)
 
 
 def send_on_commit(group: str, event: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:

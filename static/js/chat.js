@@ -238,7 +238,20 @@
   }
 
   /* Tell the server we read the newest message, when the window is visible. */
+  /* In rooms every member's read frame goes to every member, so reads are sent at
+     most once per ROOM_READ_MS (trailing); in DMs at once, for the "Seen" mark. */
+  var ROOM_READ_MS = 5000;
+  var readTimer = null;
+  var lastReadAt = 0;
+
   function sendRead() {
+    if (kind !== "room") { sendReadNow(); return; }
+    if (readTimer) { return; }
+    var wait = Math.max(0, lastReadAt + ROOM_READ_MS - Date.now());
+    readTimer = setTimeout(function () { readTimer = null; lastReadAt = Date.now(); sendReadNow(); }, wait);
+  }
+
+  function sendReadNow() {
     if (document.visibilityState !== "visible" || !socket) { return; }
     var newest = 0;
     var stored = list.querySelectorAll(".message[data-id]:not(.own)");

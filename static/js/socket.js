@@ -6,7 +6,7 @@
  * - Resumes: every (re)connect asks getAfter() for the newest id the page has
  *   and adds ?after=<id>, so the server replays what was missed.
  * - Stops on 4401 (goes to the login page), 4403 and 4404; backs off for a
- *   minute on 4429; reconnects at once on 4001 (session changed).
+ *   minute on 4429; reconnects after 1.5-2.5 s on 4001 (session changed).
  * - Reports its state to onStatus("connecting"|"open"|"reconnecting"|"closed", code)
  *   and shows it in #connection-status.
  */
@@ -55,6 +55,15 @@
   RealtimeSocket.prototype.closed = function (code) {
     this.ws = null;
     if (this.stopped) { return; }
+    if (code === 4401 && Date.now() - (this.lastReauth || 0) < 15000 && !this.retriedAfterReauth) {
+      /* Just after a 4001 the browser may still be swapping its session cookie
+         (a password change in another tab): try once more before giving up. */
+      this.retriedAfterReauth = true;
+      this.onStatus("reconnecting", code);
+      var retry = this;
+      setTimeout(function () { if (!retry.stopped) { retry.connect(); } }, 3000);
+      return;
+    }
     if (code === 4401) {
       this.stopped = true;
       this.onStatus("closed", code);
@@ -68,9 +77,12 @@
     }
     if (code === 4001 && Date.now() - (this.lastReauth || 0) > 10000) {
       this.lastReauth = Date.now();
-      /* The session changed: reconnect at once; the new handshake re-authenticates. */
+      this.retriedAfterReauth = false;
+      /* The session changed: reconnect soon; the new handshake re-authenticates.
+         The short wait lets a password change's response renew the cookie first. */
       this.onStatus("reconnecting", code);
-      this.connect();
+      var again = this;
+      setTimeout(function () { if (!again.stopped) { again.connect(); } }, 1500 + Math.random() * 1000);
       return;
     }
     this.attempt += 1;

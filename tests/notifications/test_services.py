@@ -170,3 +170,40 @@ def test_notifications_before_pages_newest_first(alice, bob):
     assert [row.pk for row in rows] == ids[:1:-1] and has_more
     rows, has_more = selectors.notifications_before(user_id=alice.pk, before_id=ids[2], limit=3)
     assert [row.pk for row in rows] == [ids[1], ids[0]] and not has_more
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_notify_many_reaches_every_recipient_once_with_their_count(make_user, cookie_for):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from notifications.services import notify_many
+    from social.asgi import application
+
+    users = [await sync_to_async(make_user)(f"user{n}") for n in range(3)]
+    sockets = []
+    for user in users:
+        cookie = await sync_to_async(cookie_for)(user)
+        socket = WebsocketCommunicator(
+            application, "/ws/notifications/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
+        )
+        assert (await socket.connect())[0]
+        assert (await socket.receive_json_from(2))["type"] == "ready"
+        sockets.append(socket)
+    await sync_to_async(notify_many)([users[0], users[1].pk, users[2]], "Maintenance at 22:00")
+    for socket in sockets:
+        frame = await socket.receive_json_from(2)
+        assert frame["notification"]["text"] == "Maintenance at 22:00" and frame["unread"] == 1
+        assert await socket.receive_nothing(0.2)
+        await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_notify_many_refuses_unknown_ids_and_stores_nothing(make_user):
+    from notifications.models import Notification
+    from notifications.services import notify_many
+
+    alice = make_user("alice")
+    with pytest.raises(ValueError):
+        notify_many([alice, 999_999], "hello")
+    assert not Notification.objects.exists()

@@ -28,7 +28,8 @@ def test_redis_layer_and_cache_when_redis_url_is_set():
     env = {"REDIS_URL": "redis://cache.internal:6379/2"}
     layer = channel_layers_config(env)["default"]
     assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisChannelLayer"
-    assert layer["CONFIG"]["hosts"] == ["redis://cache.internal:6379/2"]
+    assert layer["CONFIG"]["hosts"][0]["address"] == "redis://cache.internal:6379/2"
+    assert layer["CONFIG"]["hosts"][0]["socket_timeout"] > 5  # longer than channels-redis's blocking pop
     # group membership must outlive the longest socket daphne allows (86400 s)
     assert layer["CONFIG"]["group_expiry"] > 86400
     assert cache_config(env)["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
