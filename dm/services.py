@@ -284,9 +284,24 @@ def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> b
 
 
 @transaction.atomic
-def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> None:
-    """Keep an open room socket's presence row fresh (heartbeat)."""
+def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> list[dict[str, Any]]:
+    """Keep an open room socket's presence row fresh (heartbeat) and sweep the room.
+
+    Rows of sockets whose server process died are never deleted by their owner;
+    the first heartbeat to find them deletes them and returns the users (as
+    user dicts) who are now gone, so the caller can announce their ``leave``.
+    """
     Presence.objects.update_or_create(
         channel_name=channel_name,
         defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": timezone.now()},
     )
+    stale_before = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    stale = Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before)
+    gone = []
+    for stale_user_id in sorted(set(stale.values_list("user_id", flat=True))):
+        _lock_member(conversation_id, stale_user_id)
+        # Only the sweeper whose DELETE removed rows announces, so one leave per user.
+        deleted, _ = stale.filter(user_id=stale_user_id).delete()
+        if deleted and not _fresh_rows(conversation_id, stale_user_id).exists():
+            gone.append(stale_user_id)
+    return [protocol.user_dict(user) for user in get_user_model().objects.filter(pk__in=gone).order_by("pk")]

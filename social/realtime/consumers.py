@@ -63,7 +63,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """After accept and group joins: send the resume replay and ``ready``."""
 
     async def heartbeat(self) -> None:
-        """Periodic work (presence refresh)."""
+        """Periodic work every HEARTBEAT_SECONDS (presence refresh)."""
 
     async def stop(self) -> None:
         """Clean-up after the socket closed (presence)."""
@@ -175,6 +175,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
                     if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
                         await self.close(protocol.CLOSE_REAUTHENTICATE)
+                        return
+                    if not await self.still_allowed():
+                        # A lost access.check event (removed from a room, blocked).
+                        await self.close(protocol.CLOSE_FORBIDDEN)
                         return
                     await self.join_groups()
                     await limits.register_socket(self.user_id, self.channel_name)

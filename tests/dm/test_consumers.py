@@ -393,7 +393,7 @@ async def test_removed_member_cannot_send_even_before_the_access_check(connect, 
 
 
 async def test_heartbeat_closes_a_socket_that_lost_access(connect, users, secret, settings):
-    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1, "SESSION_RECHECK_SECONDS": 0.1}
     bob = await connect("bob", "/ws/rooms/secret/")
     await bob.until_ready()
     await sync_to_async(Membership.objects.filter(conversation=secret, user=users["bob"]).delete)()
@@ -408,3 +408,17 @@ async def test_heartbeat_keeps_presence_fresh(connect, users, room, settings):
     await sync_to_async(Presence.objects.update)(seen_at=old)
     await asyncio.sleep(0.4)
     assert await sync_to_async(Presence.objects.filter(seen_at__gt=old).count)() == 1
+
+
+async def test_heartbeat_announces_users_whose_server_died(connect, users, room, settings):
+    """A presence row nobody refreshes (its process was killed) is swept and its user leaves."""
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
+    bob = await connect("bob", "/ws/rooms/general/")
+    await bob.until_ready()
+    old = timezone.now() - timedelta(hours=1)
+    await sync_to_async(Presence.objects.create)(
+        conversation=room, user=users["carol"], channel_name="specific.dead!process", seen_at=old
+    )
+    leave = await bob.recv_type("leave")
+    assert leave["user"]["username"] == "carol"
+    assert not await sync_to_async(Presence.objects.filter(user=users["carol"]).exists)()
