@@ -75,10 +75,17 @@ def access_room_manage(user: Any, slug: str) -> Conversation:
 
 
 def access_post(user: Any, conversation: Conversation) -> None:
-    """Refuse unless the user may write to the conversation right now (member, and not blocked in a DM)."""
-    if not selectors.is_member(conversation_id=conversation.pk, user_id=user.pk):
+    """Refuse unless the user may write to the conversation right now (member, and not blocked in a DM).
+
+    One query: it runs before every frame a socket acts on.
+    """
+    peer_id = (
+        services.direct_peer_id(conversation=conversation, user_id=user.pk)
+        if conversation.kind == Conversation.Kind.DIRECT
+        else None
+    )
+    member, blocked = selectors.posting_rights(conversation_id=conversation.pk, user_id=user.pk, peer_id=peer_id)
+    if not member:
         raise AccessDenied("you are not a member of this conversation")
-    if conversation.kind == Conversation.Kind.DIRECT:
-        peer_id = services.direct_peer_id(conversation=conversation, user_id=user.pk)
-        if selectors.blocked_between(user_a_id=user.pk, user_b_id=peer_id):
-            raise AccessDenied("messages between you and this user are blocked")
+    if blocked:
+        raise AccessDenied("messages between you and this user are blocked")

@@ -6,6 +6,7 @@ One base serves both kinds; the subclasses differ in who may connect, what
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -85,7 +86,13 @@ class ConversationConsumer(RealtimeConsumer):
     async def on_message(self, frame: dict[str, Any]) -> None:
         """Store, then echo through the group (the sender's acknowledgement)."""
         body, client_id = protocol.parse_message(frame)
-        result: services.SendResult = await self.guarded(self.store_message, body, client_id)
+        result, events = await self.guarded(self.store_message, body, client_id)
+        if result.created:
+            # Published from the event loop after the commit, so the database
+            # thread never waits on Redis; the conversation's frame and the
+            # recipient's inbox frame go out together.
+            sent = await asyncio.gather(*(group_send(group, event) for group, event in events))
+            result.broadcast = sent[0]
         if result.created and result.broadcast:
             return
         echo = protocol.message_frame(protocol.message_dict(result.message))
@@ -113,10 +120,18 @@ class ConversationConsumer(RealtimeConsumer):
 
     # Sync work, run in the database thread.
 
-    def store_message(self, body: str, client_id: str | None) -> services.SendResult:
-        """Re-check access, then store the message."""
+    def store_message(
+        self, body: str, client_id: str | None
+    ) -> tuple[services.SendResult, list[tuple[str, dict[str, Any]]]]:
+        """Re-check access, store the message (committed on return), build its events."""
         access.access_post(self.user, self.conversation)
-        return services.message_send(sender=self.user, conversation=self.conversation, body=body, client_id=client_id)
+        result = services.message_store(
+            sender=self.user, conversation=self.conversation, body=body, client_id=client_id
+        )
+        events = (
+            services.message_events(message=result.message, conversation=self.conversation) if result.created else []
+        )
+        return result, events
 
     def mark_read(self, message_id: int) -> None:
         """Re-check access, then move the read marker."""
@@ -135,7 +150,9 @@ class ConversationConsumer(RealtimeConsumer):
     async def guarded(self, function: Callable[..., T], *args: Any) -> T:
         """Run sync DB work; an access refusal becomes Denied (close 4403/4404)."""
         try:
-            return await database_sync_to_async(function)(*args)
+            # Not thread-sensitive: sockets' database work runs on a small pool in
+            # parallel instead of queueing on one thread behind every other socket.
+            return await database_sync_to_async(function, thread_sensitive=False)(*args)
         except access.AccessDenied as denied:
             raise Denied(denied.close_code, str(denied)) from None
 

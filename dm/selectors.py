@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Value
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence
@@ -49,6 +49,24 @@ def blocked_between(*, user_a_id: int, user_b_id: int) -> bool:
 def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
     """True when ``blocker_id`` has blocked ``blocked_id``."""
     return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
+
+
+def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> tuple[bool, bool]:
+    """(is a member, is blocked from/by ``peer_id``) in one query."""
+    blocked = Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=peer_id) | Q(blocker_id=peer_id, blocked_id=user_id)
+    )
+    row = (
+        get_user_model()
+        .objects.filter(pk=user_id)
+        .annotate(
+            member=Exists(Membership.objects.filter(conversation_id=conversation_id, user_id=OuterRef("pk"))),
+            blocked=Exists(blocked) if peer_id is not None else Value(False),
+        )
+        .values_list("member", "blocked")
+        .first()
+    )
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
 
 
 def is_member(*, conversation_id: int, user_id: int) -> bool:

@@ -91,44 +91,66 @@ def _stored(conversation: Conversation, sender: Any, client_id: str) -> Message 
 
 
 @transaction.atomic
-def message_send(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
-    """Store a message and publish it on commit; a repeated client_id returns the stored message.
+def message_store(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
+    """Store a message without publishing it; a repeated client_id returns the stored message.
 
     Raises ``protocol.ProtocolError`` for a body or client_id the protocol refuses.
     """
     body, client_id = protocol.parse_message({"body": body, "client_id": client_id})
-    if client_id is not None and (existing := _stored(conversation, sender, client_id)) is not None:
-        return SendResult(message=existing, created=False)
     try:
+        # Insert first: a resend is rare, so looking the client_id up only after
+        # the unique constraint refused the row saves a query on every send.
         with transaction.atomic():
             message = Message.objects.create(conversation=conversation, sender=sender, body=body, client_id=client_id)
     except IntegrityError:
-        # The same client_id raced in from another tab or a reconnect: the
-        # unique constraint let one insert win; answer with that one.
+        # A resend, or the same client_id racing in from another tab: answer
+        # with the stored one.
         existing = _stored(conversation, sender, client_id) if client_id is not None else None
         if existing is None:
             raise
         return SendResult(message=existing, created=False)
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.created_at)
-    result = SendResult(message=message, created=True)
+    return SendResult(message=message, created=True)
+
+
+def message_events(*, message: Message, conversation: Conversation) -> list[tuple[str, dict[str, Any]]]:
+    """The (group, event) pairs that announce a committed message: the conversation's
+    ``message`` frame first, then for a DM the recipient's ``inbox`` total."""
     payload = protocol.message_dict(message)
-    event = protocol.relay_event(protocol.message_frame(payload), sender=sender.pk, seq=message.pk)
-    group = conversation_group(conversation)
+    events = [
+        (
+            conversation_group(conversation),
+            protocol.relay_event(protocol.message_frame(payload), sender=message.sender_id, seq=message.pk),
+        )
+    ]
+    if conversation.kind == Conversation.Kind.DIRECT:
+        recipient_id = direct_peer_id(conversation=conversation, user_id=message.sender_id)
+        unread = selectors.inbox_unread_count(user_id=recipient_id)
+        events.append(
+            (user_group(recipient_id), protocol.relay_event(protocol.inbox_frame(unread, conversation.pk, payload)))
+        )
+    return events
+
+
+@transaction.atomic
+def message_send(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
+    """Store a message and publish it when the transaction commits (for sync callers).
+
+    Sockets use ``message_store`` and publish from the event loop instead.
+    """
+    result = message_store(sender=sender, conversation=conversation, body=body, client_id=client_id)
+    if not result.created:
+        return result
 
     def publish() -> None:
-        result.broadcast = group_send_sync(group, event)
+        # Publish only once the row is committed, so a receiver (or a resume) can
+        # never see a message that is later rolled back.
+        events = message_events(message=result.message, conversation=conversation)
+        result.broadcast = group_send_sync(*events[0])
+        for group, event in events[1:]:
+            group_send_sync(group, event)
 
-    # Publish only once the row is committed, so a receiver (or a resume) can never see a
-    # message that is later rolled back; robust so a failure cannot stop other callbacks.
     transaction.on_commit(publish, robust=True)
-    if conversation.kind == Conversation.Kind.DIRECT:
-        recipient_id = direct_peer_id(conversation=conversation, user_id=sender.pk)
-        send_on_commit(
-            user_group(recipient_id),
-            lambda: protocol.relay_event(
-                protocol.inbox_frame(selectors.inbox_unread_count(user_id=recipient_id), conversation.pk, payload)
-            ),
-        )
     return result
 
 

@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from dm import services
@@ -127,7 +128,8 @@ async def test_new_dm_sends_an_inbox_frame_to_the_recipient(connect, listen, use
 async def test_sender_gets_its_echo_from_the_store_when_the_layer_is_down(connect, users):
     alice = await connect("alice", "/ws/dm/bob/")
     await alice.until_ready()
-    with mock.patch("dm.services.group_send_sync", return_value=False):
+    # The layer refuses every group_send, as Redis does while it is down.
+    with mock.patch.object(type(get_channel_layer()), "group_send", side_effect=ConnectionError("layer down")):
         await alice.send({"type": "message", "body": "still here", "client_id": "k"})
         echo = await alice.recv()
     assert echo["broadcast"] is False

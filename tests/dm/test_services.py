@@ -65,12 +65,11 @@ def test_same_client_id_from_another_sender_is_a_new_message(users, pair):
     assert send(users, pair, "bob", "b", "cid").created
 
 
-def test_message_send_race_on_client_id_returns_the_stored_message(users, pair):
+def test_message_send_resend_is_caught_by_the_unique_constraint(users, pair):
     first = send(users, pair, "alice", "once", "cid")
-    # The lookup missed a concurrent insert; the unique constraint catches it.
-    with mock.patch("dm.services._stored", side_effect=[None, first.message]):
-        second = send(users, pair, "alice", "once", "cid")
-    assert (second.created, second.message.pk) == (False, first.message.pk)
+    # No lookup before the insert: the unique constraint refuses the copy and the stored one is returned.
+    second = send(users, pair, "alice", "once again?", "cid")
+    assert (second.created, second.message.pk, second.message.body) == (False, first.message.pk, "once")
     assert Message.objects.count() == 1
 
 
