@@ -74,19 +74,15 @@ def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
     if env.get("CHANNEL_LAYER", "core") == "pubsub":
         return {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [url], "prefix": env.get("CHANNEL_PREFIX", "asgi")},
+                "BACKEND": "social.realtime.layers.ResilientRedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [_redis_host(url)], "prefix": env.get("CHANNEL_PREFIX", "asgi")},
             }
         }
     return {
         "default": {
             "BACKEND": "social.realtime.layers.ResilientRedisChannelLayer",
             "CONFIG": {
-                # redis-py's default 5 s socket timeout equals channels-redis's 5 s
-                # blocking pop, so an idle receive would time out (and could drop a
-                # message popped at that instant); allow the pop to finish. Bursts
-                # of group_add on connect need more than the default 100 connections.
-                "hosts": [{"address": url, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 1000}],
+                "hosts": [_redis_host(url)],
                 "prefix": env.get("CHANNEL_PREFIX", "asgi"),
                 # A socket's inbox holds this many undelivered events; past it
                 # group_send drops for that socket only, so one stalled reader
@@ -101,6 +97,14 @@ def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
             },
         }
     }
+
+
+def _redis_host(url: str) -> dict[str, Any]:
+    # redis-py's default 5 s socket timeout equals channels-redis's 5 s blocking
+    # pop, so an idle receive would time out (and could drop a message popped at
+    # that instant); allow the pop to finish. Bursts of group_add on connect need
+    # more than the default 100 pooled connections.
+    return {"address": url, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 1000}
 
 
 def cache_config(env: Mapping[str, str]) -> dict[str, Any]:

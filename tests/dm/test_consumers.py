@@ -129,7 +129,7 @@ async def test_sender_gets_its_echo_from_the_store_when_the_layer_is_down(connec
     alice = await connect("alice", "/ws/dm/bob/")
     await alice.until_ready()
     # The layer refuses every group_send, as Redis does while it is down.
-    with mock.patch.object(type(get_channel_layer()), "group_send", side_effect=ConnectionError("layer down")):
+    with mock.patch.object(get_channel_layer(), "group_send", side_effect=ConnectionError("layer down")):
         await alice.send({"type": "message", "body": "still here", "client_id": "k"})
         echo = await alice.recv()
     assert echo["broadcast"] is False

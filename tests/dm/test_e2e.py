@@ -100,9 +100,11 @@ async def test_room_with_three_users_presence_and_single_broadcast(daphne_server
     carol = await WsClient.open(daphne_server, "/ws/rooms/general/", cookie=cookies["carol"])
     _, ready = await carol.until_ready()
     assert [u["username"] for u in ready["online"]] == ["alice", "bob", "carol"]
-    assert (await alice.recv())["user"]["username"] == "carol"  # no second join for bob's second tab
+    frame = await alice.recv()
+    assert frame["user"]["username"] == "carol", frame  # no second join for bob's second tab
     for socket in (bob_one, bob_two):
-        assert (await socket.recv())["user"]["username"] == "carol"
+        frame = await socket.recv()
+        assert frame["user"]["username"] == "carol", frame
 
     await carol.send({"type": "message", "body": "hello all"})
     for socket in (alice, bob_one, bob_two, carol):

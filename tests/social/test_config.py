@@ -37,7 +37,7 @@ def test_redis_layer_and_cache_when_redis_url_is_set():
 
 def test_pubsub_layer_is_a_setting():
     layer = channel_layers_config({"REDIS_URL": "redis://x:6379/0", "CHANNEL_LAYER": "pubsub"})["default"]
-    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisPubSubChannelLayer"
 
 
 def test_flags_and_lists():
@@ -53,7 +53,7 @@ def test_running_settings_follow_the_environment(settings):
     if os.environ.get("REDIS_URL"):
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] in {
             "social.realtime.layers.ResilientRedisChannelLayer",
-            "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "social.realtime.layers.ResilientRedisPubSubChannelLayer",
         }
     else:
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
