@@ -84,10 +84,13 @@ def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
             "CONFIG": {
                 "hosts": [_redis_host(url)],
                 "prefix": env.get("CHANNEL_PREFIX", "asgi"),
-                # A socket's inbox holds this many undelivered events; past it
-                # group_send drops for that socket only, so one stalled reader
-                # never blocks the group. Clients converge through ?after=.
-                "capacity": env_int(env, "CHANNEL_CAPACITY", 500),
+                # channels-redis keeps ONE list for all sockets of a server process,
+                # and the capacity applies to that list: past it group_send drops
+                # silently. 500 (a per-socket-sounding number) dropped a 1,000-user
+                # notify_many after the 500th push, so it is sized for a process's
+                # burst; expiry still bounds Redis memory, and clients converge
+                # through ?after= whatever is dropped.
+                "capacity": env_int(env, "CHANNEL_CAPACITY", 50_000),
                 # Undelivered events older than this are useless to a live UI.
                 "expiry": 60,
                 # Must exceed daphne's --websocket_timeout (default 86400 s) so a
