@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -71,6 +72,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def still_allowed(self) -> bool:
         """Re-checked on ``access.check`` events: False closes with 4403."""
         return True
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Run the handler for a message, without Channels' per-message connection check.
+
+        Stock ``dispatch`` hops to the single sync thread (close_old_connections)
+        before every message, relayed frames included: that hop, not the frame,
+        capped fan-out at a few thousand deliveries a second. Every database call
+        here goes through ``database_sync_to_async``, which does that check itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # Connection lifecycle.
 
