@@ -175,12 +175,7 @@ def read_mark(*, user: Any, conversation: Conversation, message_id: int) -> int 
         protocol.relay_event(protocol.read_frame(protocol.user_dict(user), target), sender=user.pk),
     )
     if conversation.kind == Conversation.Kind.DIRECT:
-        send_on_commit(
-            user_group(user.pk),
-            lambda: protocol.relay_event(
-                protocol.inbox_frame(selectors.inbox_unread_count(user_id=user.pk), conversation.pk, None)
-            ),
-        )
+        _inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
     return target
 
 
@@ -259,11 +254,14 @@ def block_delete(*, blocker: Any, blocked: Any) -> None:
     _inbox_total_on_commit(blocker.pk)
 
 
-def _inbox_total_on_commit(user_id: int) -> None:
-    # The blocked user's messages stop (or start again) counting as unread.
+def _inbox_total_on_commit(user_id: int, *, conversation_id: int | None = None) -> None:
+    # The user's DM unread total changed (messages read, or a block made a
+    # sender's messages stop or start counting): counted after the commit.
     send_on_commit(
         user_group(user_id),
-        lambda: protocol.relay_event(protocol.inbox_frame(selectors.inbox_unread_count(user_id=user_id), None, None)),
+        lambda: protocol.relay_event(
+            protocol.inbox_frame(selectors.inbox_unread_count(user_id=user_id), conversation_id, None)
+        ),
     )
 
 

@@ -89,11 +89,8 @@ def parse_frame(text: str | None, binary: bytes | None) -> dict[str, Any]:
         raise ProtocolError(BAD_JSON, "frame is not valid JSON") from None
     if not isinstance(frame, dict):
         raise ProtocolError(BAD_FRAME, "frame must be a JSON object")
-    client_id = frame.get("client_id")
-    echo_id = client_id if isinstance(client_id, str) and len(client_id) <= limits()["MAX_CLIENT_ID_CHARS"] else None
-    frame_type = frame.get("type")
-    if not isinstance(frame_type, str):
-        raise ProtocolError(BAD_FRAME, "frame needs a string 'type'", echo_id)
+    if not isinstance(frame.get("type"), str):
+        raise ProtocolError(BAD_FRAME, "frame needs a string 'type'", echo_client_id(frame))
     return frame
 
 
