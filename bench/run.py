@@ -391,7 +391,9 @@ def prepare_app(ctx: Context) -> None:
     ctx.app_env = {
         "DJANGO_SETTINGS_MODULE": ctx.args.app_settings,
         "DATABASE_URL": url,
-        "DEBUG": "1",
+        # Production mode: DEBUG=1 records every query and would be measured too.
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
         "SECRET_KEY": "bench-not-secret-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
