@@ -14,14 +14,14 @@ ASGI_APPLICATION = "bench.naive_asgi.application"
 
 
 def _channel_layers() -> dict[str, dict[str, object]]:
-    """Same layer choice as the app: REDIS_URL unset = in-memory; CHANNEL_LAYER = core | pubsub."""
+    """Same layer choice as the app: REDIS_URL unset = in-memory; CHANNEL_LAYER = pubsub | core."""
     url = os.environ.get("REDIS_URL")
     if not url:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     backend = {
         "core": "channels_redis.core.RedisChannelLayer",
         "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-    }[os.environ.get("CHANNEL_LAYER", "core")]
+    }[os.environ.get("CHANNEL_LAYER", "pubsub")]
     prefix = os.environ.get("CHANNEL_PREFIX", "asgi")
     # redis-py 8 defaults to socket_timeout=5 s and a 100-connection asyncio pool. The first
     # equals channels-redis' 5 s BZPOPMIN, so an idle receive() raises TimeoutError and kills

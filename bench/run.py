@@ -1056,8 +1056,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--layer",
         choices=("core", "pubsub", "memory"),
-        default="core",
-        help="channel layer for scenarios 1-4 (default: RedisChannelLayer)",
+        default="pubsub",
+        help="channel layer for scenarios 1-4 (default: RedisPubSubChannelLayer, the app's default)",
     )
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--idle-connections", type=int, help="override the socket count of scenario 4")

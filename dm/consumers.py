@@ -6,7 +6,6 @@ One base serves both kinds; the subclasses differ in who may connect, what
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -17,7 +16,7 @@ from dm import access, selectors, services
 from dm.models import Conversation
 from social.realtime import limits, protocol
 from social.realtime.consumers import Denied, RealtimeConsumer
-from social.realtime.publish import group_send
+from social.realtime.publish import group_send, group_send_many
 
 T = TypeVar("T")
 
@@ -91,8 +90,7 @@ class ConversationConsumer(RealtimeConsumer):
             # Published from the event loop after the commit, so the database
             # thread never waits on Redis; the conversation's frame and the
             # recipient's inbox frame go out together.
-            sent = await asyncio.gather(*(group_send(group, event) for group, event in events))
-            result.broadcast = sent[0]
+            result.broadcast = (await group_send_many(events))[0]
         if result.created and result.broadcast:
             return
         echo = protocol.message_frame(protocol.message_dict(result.message))

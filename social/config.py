@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -63,15 +64,22 @@ def database_config(env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
 def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
     """In-memory layer by default; channels-redis when ``REDIS_URL`` is set.
 
-    ``CHANNEL_LAYER=pubsub`` picks ``RedisPubSubChannelLayer`` instead of the
-    list-based ``RedisChannelLayer`` (see docs/benchmarks.md for the trade-off).
+    With Redis the pub/sub layer is the default: it publishes a group message
+    once and fans it out inside each server process, where the list-based
+    ``RedisChannelLayer`` (``CHANNEL_LAYER=core``) pushes and pops one Redis
+    entry per socket; docs/benchmarks.md has the measured difference. Neither
+    buffers for a socket that is gone, so nothing else changes: clients resume
+    with ``?after=``.
     """
     url = env.get("REDIS_URL")
     if not url:
         return {
             "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 500, "expiry": 60}}
         }
-    if env.get("CHANNEL_LAYER", "core") == "pubsub":
+    kind = env.get("CHANNEL_LAYER", "pubsub")
+    if kind not in ("pubsub", "core"):
+        raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {kind!r}")
+    if kind == "pubsub":
         return {
             "default": {
                 "BACKEND": "social.realtime.layers.ResilientRedisPubSubChannelLayer",

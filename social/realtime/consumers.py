@@ -84,7 +84,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if not message.pop(protocol.QUEUED_KEY, False):
+            await handler(message)
+            return
+        try:
+            await handler(message)
+        finally:
+            self.backlog -= 1
 
     # Connection lifecycle.
 
@@ -94,6 +100,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.heartbeat_task: asyncio.Task[None] | None = None
         self.registered = False
         self.strikes = 0
+        # Direct relays (pub/sub layer): sent at once once the socket is live and
+        # nothing it declined is still waiting in its queue, so frames keep their order.
+        self.live = False
+        self.backlog = 0
+        self.sending: set[asyncio.Future[None]] = set()
         config = settings.REALTIME
         self.bucket = limits.TokenBucket(rate=config["RATE_PER_SECOND"], burst=config["RATE_BURST"])
         user = self.scope.get("user")
@@ -127,12 +138,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if count > config["MAX_SOCKETS_PER_USER"]:
             raise Denied(protocol.CLOSE_FLOODING, f"more than {config['MAX_SOCKETS_PER_USER']} open sockets")
         await self.authorize()
+        # Before joining: from now on every group message passes relay_now, so
+        # it can count what it queues.
+        self.relay_directly(self.relay_now)
         await self.join_groups()
         await self.accept()
         if after_error is not None:
             # Say so, then carry on as a connect without a resume point.
             await self.send_error(after_error.code, after_error.message)
         await self.start()
+        self.live = True
         self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
 
     async def refuse(self, code: int, message: str | None = None) -> None:
@@ -146,6 +161,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Leave groups, free the socket slot, run the subclass clean-up (presence)."""
         if self.heartbeat_task is not None:
             self.heartbeat_task.cancel()
+        self.relay_directly(None)
         layer = self.channel_layer
         joined, self.joined = self.joined, []
         for group in joined:
@@ -257,14 +273,47 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def frame_relay(self, event: dict[str, Any]) -> None:
         """Forward a frame that was serialised once for the whole group."""
+        if self.wants(event):
+            await self.send(text_data=event["text"])
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether a relayed frame is for this socket (not excluded, not replayed, not blocked)."""
         if event.get("exclude_user") == self.user_id:
-            return
+            return False
         seq = event.get("seq")
         if seq is not None and seq <= self.replayed_up_to:
-            return
-        if not self.accepts_from(event.get("sender")):
-            return
-        await self.send(text_data=event["text"])
+            return False
+        return self.accepts_from(event.get("sender"))
+
+    def relay_directly(self, handler: Callable[[dict[str, Any]], bool] | None) -> None:
+        """Take group messages straight from a layer that fans out in-process (pub/sub)."""
+        register = getattr(self.channel_layer, "relay_directly", None) if self.channel_layer else None
+        if register is not None:
+            register(self.channel_name, handler)
+
+    def relay_now(self, event: dict[str, Any]) -> bool:
+        """A group message offered by the layer: True when a relayed frame was handled at once.
+
+        Runs inside the layer's reader, so it only starts the send. Declined
+        (queued, then dispatched as usual): anything but a relayed frame, and
+        everything while the socket is still replaying or has a backlog, which
+        is what keeps frames in the order they were published.
+        """
+        if not self.live or self.backlog or event.get("type") != protocol.EVENT_RELAY:
+            self.backlog += 1
+            return False
+        if self.wants(event):
+            sending = asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]}))
+            # The loop keeps only weak references to tasks.
+            self.sending.add(sending)
+            sending.add_done_callback(self.sent)
+        return True
+
+    def sent(self, sending: asyncio.Future[None]) -> None:
+        """A direct send finished; one to a socket that has just closed may fail, which is harmless."""
+        self.sending.discard(sending)
+        if not sending.cancelled() and sending.exception() is not None:
+            log.debug("relay to %s failed", self.channel_name, exc_info=sending.exception())
 
     def accepts_from(self, sender_id: int | None) -> bool:
         """False for frames from users this socket's user has blocked."""

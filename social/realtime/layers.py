@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
@@ -24,7 +26,7 @@ from channels_redis.pubsub import (
 )
 from redis.exceptions import RedisError
 
-from social.realtime.protocol import EVENT_LAYER_RECOVERED
+from social.realtime.protocol import EVENT_LAYER_RECOVERED, QUEUED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,50 @@ class _ResilientShard(RedisSingleShardConnection):
                 broken = True
                 await asyncio.sleep(0.5)
 
+    def _receive_message(self, message: dict[str, Any] | None) -> None:
+        """Fan a group message out to this process's sockets.
+
+        The stock layer queues a copy for every socket, and each socket's
+        consumer wakes, decodes its copy and dispatches it: several event-loop
+        hops per delivery. A socket that registered a handler
+        (``relay_directly``) is offered the message decoded once for the whole
+        group; what the handler declines is queued as before, marked with
+        ``QUEUED_KEY`` so the consumer can keep its frames in order.
+        """
+        layer = self.channel_layer
+        if message is None or not layer.direct:
+            super()._receive_message(message)
+            return
+        name = message["channel"]
+        name = name.decode() if isinstance(name, bytes) else name
+        members = layer.groups.get(name)
+        if members is None or name in layer.channels:
+            super()._receive_message(message)
+            return
+        data = message["data"]
+        event = None
+        for channel in list(members):
+            queue = layer.channels.get(channel)
+            if queue is None:
+                continue
+            handler = layer.direct.get(channel)
+            if handler is None:
+                queue.put_nowait(data)
+                continue
+            if event is None:
+                event = layer.channel_layer.deserialize(data)
+            if not handler(event):
+                queue.put_nowait(layer.channel_layer.serialize({**event, QUEUED_KEY: True}))
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Publish many messages in one pipelined round trip."""
+        async with self._lock:
+            self._ensure_redis()
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in items:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+
     def _announce_recovery(self) -> None:
         # Publications made while the subscription was down are gone for good.
         recovered = self.channel_layer.channel_layer.serialize({"type": EVENT_LAYER_RECOVERED})
@@ -87,6 +133,29 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shards = [_ResilientShard(shard.host, self) for shard in self._shards]
+        # channel name -> handler(event) -> bool (False: queue the event instead).
+        self.direct: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+    def relay_directly(self, channel: str, handler: Callable[[dict[str, Any]], bool] | None) -> None:
+        """Hand this channel's group messages to ``handler`` instead of its queue (None: stop)."""
+        if handler is None:
+            self.direct.pop(channel, None)
+        else:
+            self.direct[channel] = handler
+
+    async def group_send_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send to many groups with one pipelined round trip per Redis shard.
+
+        ``group_send`` in a loop costs a round trip each, one after another
+        (the shard's publish lock); a job notifying a thousand users would wait
+        on a thousand of them.
+        """
+        by_shard: dict[_ResilientShard, list[tuple[str, bytes]]] = defaultdict(list)
+        for group, message in events:
+            channel = self._get_group_channel_name(group)
+            by_shard[self._get_shard(channel)].append((channel, self.channel_layer.serialize(message)))
+        for shard, items in by_shard.items():
+            await shard.publish_many(items)
 
 
 class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):

@@ -49,6 +49,8 @@ EVENT_SESSION_END = "session.end"
 EVENT_SESSION_CHECK = "session.check"
 EVENT_ACCESS_CHECK = "access.check"
 EVENT_LAYER_RECOVERED = "layer.recovered"
+# Set on an event that a direct-relay layer queued because its socket declined it.
+QUEUED_KEY = "queued"
 
 # Largest integer id accepted from a client (PostgreSQL bigint).
 MAX_ID = 2**63 - 1

@@ -38,10 +38,23 @@ def group_send_sync(group: str, event: dict[str, Any]) -> bool:
     return async_to_sync(group_send)(group, event)
 
 
-async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> int:
-    """Send many (group, event) pairs concurrently; return how many succeeded."""
-    results = await asyncio.gather(*(group_send(group, event) for group, event in events))
-    return sum(results)
+async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    """Send many (group, event) pairs at once; whether each went out (logged when not).
+
+    A layer with its own batch method (the pub/sub layer pipelines them into
+    one Redis round trip, which then succeeds or fails as a whole) gets the
+    whole batch; any other layer gets concurrent ``group_send`` calls.
+    """
+    layer = get_channel_layer()
+    send_batch = getattr(layer, "group_send_many", None) if layer is not None else None
+    if send_batch is None:
+        return list(await asyncio.gather(*(group_send(group, event) for group, event in events)))
+    try:
+        await send_batch(events)
+    except Exception:
+        log.warning("sending %d events failed; clients will catch up on resume", len(events), exc_info=True)
+        return [False] * len(events)
+    return [True] * len(events)
 
 
 def send_many_on_commit(events: Callable[[], list[tuple[str, dict[str, Any]]]]) -> None:

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
 from social.config import cache_config, channel_layers_config, database_config, env_bool, env_list
 
 BASE = Path("/srv/app")
@@ -24,20 +27,25 @@ def test_in_memory_layer_and_local_cache_by_default():
     assert cache_config({})["default"]["BACKEND"].endswith("LocMemCache")
 
 
-def test_redis_layer_and_cache_when_redis_url_is_set():
+def test_redis_pubsub_layer_and_cache_when_redis_url_is_set():
     env = {"REDIS_URL": "redis://cache.internal:6379/2"}
     layer = channel_layers_config(env)["default"]
-    assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisChannelLayer"
+    assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisPubSubChannelLayer"
     assert layer["CONFIG"]["hosts"][0]["address"] == "redis://cache.internal:6379/2"
-    assert layer["CONFIG"]["hosts"][0]["socket_timeout"] > 5  # longer than channels-redis's blocking pop
-    # group membership must outlive the longest socket daphne allows (86400 s)
-    assert layer["CONFIG"]["group_expiry"] > 86400
     assert cache_config(env)["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 
 
-def test_pubsub_layer_is_a_setting():
-    layer = channel_layers_config({"REDIS_URL": "redis://x:6379/0", "CHANNEL_LAYER": "pubsub"})["default"]
-    assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisPubSubChannelLayer"
+def test_list_based_redis_layer_is_a_setting():
+    layer = channel_layers_config({"REDIS_URL": "redis://x:6379/0", "CHANNEL_LAYER": "core"})["default"]
+    assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisChannelLayer"
+    assert layer["CONFIG"]["hosts"][0]["socket_timeout"] > 5  # longer than channels-redis's blocking pop
+    # group membership must outlive the longest socket daphne allows (86400 s)
+    assert layer["CONFIG"]["group_expiry"] > 86400
+
+
+def test_unknown_layer_kind_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="CHANNEL_LAYER"):
+        channel_layers_config({"REDIS_URL": "redis://x:6379/0", "CHANNEL_LAYER": "kafka"})
 
 
 def test_flags_and_lists():
