@@ -1,0 +1,80 @@
+"""The pub/sub layer's direct relays: taken at once while the socket accepts them, queued (marked) otherwise."""
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from social.realtime.layers import ResilientRedisPubSubChannelLayer
+from social.realtime.protocol import QUEUED_KEY, relay_event
+from tests.conftest import REDIS_URL, needs_redis
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+async def layer():
+    layer = ResilientRedisPubSubChannelLayer(hosts=[REDIS_URL], prefix=f"test-direct-{os.getpid()}")
+    yield layer
+    await layer.flush()
+
+
+async def joined(layer, group):
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    # SUBSCRIBE and PUBLISH travel on different Redis connections: let the subscription land.
+    await asyncio.sleep(0.2)
+    return channel
+
+
+def numbers(events):
+    return [json.loads(event["text"])["n"] for event in events]
+
+
+async def test_relays_go_to_the_handler_in_order_and_declined_ones_are_queued_marked(layer):
+    channel = await joined(layer, "room_1")
+    taken, accepting = [], {"now": False}
+
+    def handler(event):
+        if accepting["now"]:
+            taken.append(event)
+        return accepting["now"]
+
+    layer.relay_directly(channel, handler)
+    await layer.group_send("room_1", relay_event({"type": "message", "n": 1}))
+    queued = await asyncio.wait_for(layer.receive(channel), 2)
+    assert queued[QUEUED_KEY] is True
+    assert numbers([queued]) == [1]
+
+    accepting["now"] = True
+    await layer.group_send_many([("room_1", relay_event({"type": "message", "n": n})) for n in range(2, 12)])
+    for _ in range(100):
+        if len(taken) == 10:
+            break
+        await asyncio.sleep(0.02)
+    assert numbers(taken) == list(range(2, 12))
+
+
+async def test_without_a_handler_group_messages_are_queued_unmarked(layer):
+    channel = await joined(layer, "room_2")
+    layer.relay_directly(channel, lambda event: True)
+    layer.relay_directly(channel, None)
+    await layer.group_send("room_2", relay_event({"type": "message", "n": 7}))
+    event = await asyncio.wait_for(layer.receive(channel), 2)
+    assert QUEUED_KEY not in event
+    assert numbers([event]) == [7]
+
+
+async def test_a_group_message_is_decoded_once_for_all_local_members(layer):
+    channels = [await joined(layer, "room_3") for _ in range(3)]
+    seen = []
+    for channel in channels:
+        layer.relay_directly(channel, lambda event: seen.append(event) or True)
+    await layer.group_send("room_3", relay_event({"type": "message", "n": 3}))
+    for _ in range(100):
+        if len(seen) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert len(seen) == 3
+    assert seen[0] is seen[1] is seen[2]
