@@ -84,13 +84,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        if not message.pop(protocol.QUEUED_KEY, False):
-            await handler(message)
-            return
+        queued = message.pop(protocol.QUEUED_KEY, False)
         try:
             await handler(message)
         finally:
-            self.backlog -= 1
+            if queued:
+                self.backlog -= 1
 
     # Connection lifecycle.
 
@@ -287,7 +286,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     def relay_directly(self, handler: Callable[[dict[str, Any]], bool] | None) -> None:
         """Take group messages straight from a layer that fans out in-process (pub/sub)."""
-        register = getattr(self.channel_layer, "relay_directly", None) if self.channel_layer else None
+        register = getattr(self.channel_layer, "relay_directly", None)
         if register is not None:
             register(self.channel_name, handler)
 

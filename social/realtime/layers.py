@@ -99,7 +99,7 @@ class _ResilientShard(RedisSingleShardConnection):
             super()._receive_message(message)
             return
         data = message["data"]
-        event = None
+        event = marked = None
         for channel in list(members):
             queue = layer.channels.get(channel)
             if queue is None:
@@ -111,7 +111,9 @@ class _ResilientShard(RedisSingleShardConnection):
             if event is None:
                 event = layer.channel_layer.deserialize(data)
             if not handler(event):
-                queue.put_nowait(layer.channel_layer.serialize({**event, QUEUED_KEY: True}))
+                if marked is None:
+                    marked = layer.channel_layer.serialize({**event, QUEUED_KEY: True})
+                queue.put_nowait(marked)
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         """Publish many messages in one pipelined round trip."""

@@ -45,8 +45,7 @@ async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> list[bool
     one Redis round trip, which then succeeds or fails as a whole) gets the
     whole batch; any other layer gets concurrent ``group_send`` calls.
     """
-    layer = get_channel_layer()
-    send_batch = getattr(layer, "group_send_many", None) if layer is not None else None
+    send_batch = getattr(get_channel_layer(), "group_send_many", None)
     if send_batch is None:
         return list(await asyncio.gather(*(group_send(group, event) for group, event in events)))
     try:
