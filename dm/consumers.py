@@ -83,7 +83,11 @@ class ConversationConsumer(RealtimeConsumer):
     # Frames from the client.
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        """Store, then echo through the group (the sender's acknowledgement)."""
+        """Store, publish to the group's other sockets, then acknowledge with the echo.
+
+        This socket is left out of the relay and gets its echo here, so the
+        acknowledgement always precedes the answer to the client's next frame.
+        """
         body, client_id = protocol.parse_message(frame)
         result, events = await self.guarded(self.store_message, body, client_id)
         if result.created:
@@ -92,6 +96,7 @@ class ConversationConsumer(RealtimeConsumer):
             # recipient's inbox frame go out together.
             result.broadcast = (await group_send_many(events))[0]
         if result.created and result.broadcast:
+            await self.send(text_data=events[0][1]["text"])
             return
         echo = protocol.message_frame(protocol.message_dict(result.message))
         if result.created:
@@ -127,7 +132,11 @@ class ConversationConsumer(RealtimeConsumer):
             sender=self.user, conversation=self.conversation, body=body, client_id=client_id
         )
         events = (
-            services.message_events(message=result.message, conversation=self.conversation) if result.created else []
+            services.message_events(
+                message=result.message, conversation=self.conversation, exclude_channel=self.channel_name
+            )
+            if result.created
+            else []
         )
         return result, events
 

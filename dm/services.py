@@ -156,14 +156,24 @@ def message_store(*, sender: Any, conversation: Conversation, body: str, client_
     return SendResult(message=message, created=True)
 
 
-def message_events(*, message: Message, conversation: Conversation) -> list[tuple[str, dict[str, Any]]]:
+def message_events(
+    *, message: Message, conversation: Conversation, exclude_channel: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """The (group, event) pairs that announce a committed message: the conversation's
-    ``message`` frame first, then for a DM the recipient's ``inbox`` total."""
+    ``message`` frame first, then for a DM the recipient's ``inbox`` total.
+
+    ``exclude_channel`` is the sending socket, which acknowledges by itself.
+    """
     payload = protocol.message_dict(message)
     events = [
         (
             conversation_group(conversation),
-            protocol.relay_event(protocol.message_frame(payload), sender=message.sender_id, seq=message.pk),
+            protocol.relay_event(
+                protocol.message_frame(payload),
+                sender=message.sender_id,
+                seq=message.pk,
+                exclude_channel=exclude_channel,
+            ),
         )
     ]
     if conversation.kind == Conversation.Kind.DIRECT:

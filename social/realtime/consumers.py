@@ -277,7 +277,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Whether a relayed frame is for this socket (not excluded, not replayed, not blocked)."""
-        if event.get("exclude_user") == self.user_id:
+        if event.get("exclude_user") == self.user_id or event.get("exclude_channel") == self.channel_name:
             return False
         seq = event.get("seq")
         if seq is not None and seq <= self.replayed_up_to:

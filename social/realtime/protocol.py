@@ -264,11 +264,17 @@ def leave_frame(user: dict[str, Any]) -> dict[str, Any]:
 
 
 def relay_event(
-    frame: dict[str, Any], *, exclude_user: int | None = None, sender: int | None = None, seq: int | None = None
+    frame: dict[str, Any],
+    *,
+    exclude_user: int | None = None,
+    exclude_channel: str | None = None,
+    sender: int | None = None,
+    seq: int | None = None,
 ) -> dict[str, Any]:
     """A channel-layer event carrying one frame serialised once for every receiver.
 
     ``exclude_user`` skips that user's sockets (typing goes to the others only);
+    ``exclude_channel`` skips one socket (a sender that acknowledged itself);
     ``sender`` lets a receiver drop frames from users it has blocked; ``seq`` is
     the id of the stored row the frame announces, so a socket that has just
     replayed up to some id drops the live copy of a row it already sent.
@@ -276,6 +282,8 @@ def relay_event(
     event: dict[str, Any] = {"type": EVENT_RELAY, "text": encode(frame)}
     if exclude_user is not None:
         event["exclude_user"] = exclude_user
+    if exclude_channel is not None:
+        event["exclude_channel"] = exclude_channel
     if sender is not None:
         event["sender"] = sender
     if seq is not None:

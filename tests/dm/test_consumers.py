@@ -95,6 +95,20 @@ async def test_message_is_echoed_to_sender_and_delivered_to_peer(connect, users)
     assert conversation.last_message_at == stored.created_at
 
 
+async def test_echo_comes_once_and_before_the_answer_to_the_next_frame(connect, users):
+    alice = await connect("alice", "/ws/dm/bob/")
+    alice_tab = await connect("alice", "/ws/dm/bob/")
+    await alice.until_ready()
+    await alice_tab.until_ready()
+    await alice.send({"type": "message", "body": "first"})
+    await alice.send({"type": "no-such-frame"})
+    assert (await alice.recv())["message"]["body"] == "first"
+    assert (await alice.recv())["code"] == "unknown_type"
+    assert await alice.silent()
+    assert (await alice_tab.recv())["message"]["body"] == "first"  # the sender's other tabs via the group
+    assert await alice_tab.silent()
+
+
 async def test_resent_client_id_echoes_the_stored_message_to_the_sender_only(connect, users):
     alice = await connect("alice", "/ws/dm/bob/")
     bob = await connect("bob", "/ws/dm/alice/")
