@@ -183,6 +183,8 @@ class DirectConsumer(ConversationConsumer):
 class RoomConsumer(ConversationConsumer):
     """``/ws/rooms/<slug>/``: the room group, with presence across tabs and processes."""
 
+    online: frozenset[int] = frozenset()  # who this socket's client was told is in the room
+
     def load(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
         self.conversation = access.access_room_join(self.user, slug)
@@ -190,12 +192,32 @@ class RoomConsumer(ConversationConsumer):
 
     def ready_frame(self) -> dict[str, Any]:
         room = self.conversation
+        online = selectors.room_online(conversation_id=room.pk, hidden_users=self.blocked)
+        self.online = frozenset(user["id"] for user in online)
         return {
             "type": "ready",
             "conversation": room.pk,
             "room": {"slug": room.slug, "name": room.name, "private": room.private},
-            "online": selectors.room_online(conversation_id=room.pk, hidden_users=self.blocked),
+            "online": online,
         }
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Also drop a join or leave this socket's view of who is online already reflects.
+
+        An announcement published just before this socket joined the group can
+        still reach it after its ``ready`` listed the outcome; the client then
+        sees each user join once and leave once, in turn.
+        """
+        if not super().wants(event):
+            return False
+        presence = event.get("presence")
+        if presence is None:
+            return True
+        user_id = event["sender"]
+        if (presence == "join") == (user_id in self.online):
+            return False
+        self.online ^= {user_id}
+        return True
 
     async def start(self) -> None:
         first = await database_sync_to_async(services.presence_enter)(
@@ -211,7 +233,9 @@ class RoomConsumer(ConversationConsumer):
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
         for user in gone:
-            await group_send(self.group, protocol.relay_event(protocol.leave_frame(user), sender=user["id"]))
+            await group_send(
+                self.group, protocol.relay_event(protocol.leave_frame(user), sender=user["id"], presence="leave")
+            )
 
     async def stop(self) -> None:
         last = await database_sync_to_async(services.presence_exit)(
@@ -222,7 +246,6 @@ class RoomConsumer(ConversationConsumer):
 
     async def announce(self, build: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         """Send this user's join or leave to the room's other sockets."""
-        event = protocol.relay_event(
-            build(protocol.user_dict(self.user)), exclude_user=self.user_id, sender=self.user_id
-        )
+        frame = build(protocol.user_dict(self.user))
+        event = protocol.relay_event(frame, exclude_user=self.user_id, sender=self.user_id, presence=frame["type"])
         await group_send(self.group, event)

@@ -270,6 +270,7 @@ def relay_event(
     exclude_channel: str | None = None,
     sender: int | None = None,
     seq: int | None = None,
+    presence: str | None = None,
 ) -> dict[str, Any]:
     """A channel-layer event carrying one frame serialised once for every receiver.
 
@@ -277,7 +278,9 @@ def relay_event(
     ``exclude_channel`` skips one socket (a sender that acknowledged itself);
     ``sender`` lets a receiver drop frames from users it has blocked; ``seq`` is
     the id of the stored row the frame announces, so a socket that has just
-    replayed up to some id drops the live copy of a row it already sent.
+    replayed up to some id drops the live copy of a row it already sent;
+    ``presence`` (``"join"`` or ``"leave"``, of ``sender``) lets a room socket
+    drop an announcement its ``ready`` snapshot already reflects.
     """
     event: dict[str, Any] = {"type": EVENT_RELAY, "text": encode(frame)}
     if exclude_user is not None:
@@ -288,4 +291,6 @@ def relay_event(
         event["sender"] = sender
     if seq is not None:
         event["seq"] = seq
+    if presence is not None:
+        event["presence"] = presence
     return event

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dm import services
 from dm.models import Block, Conversation, Membership, Message, Presence
+from social.realtime import protocol
 from social.realtime.groups import user_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -360,6 +361,34 @@ async def test_join_and_leave_count_tabs(connect, users, room):
     assert await alice.recv() == {"type": "leave", "user": bob_dict}
 
 
+async def test_announcements_the_ready_snapshot_already_reflects_are_dropped(connect, users, room):
+    """A join or leave published just before a socket joined the group can reach it late."""
+    alice = await connect("alice", "/ws/rooms/general/")
+    await alice.until_ready()
+    bob = await connect("bob", "/ws/rooms/general/")
+    _, ready = await bob.until_ready()
+    assert [user["username"] for user in ready["online"]] == ["alice", "bob"]
+    await alice.recv_type("join")
+    layer = get_channel_layer()
+    group = services.conversation_group(room)
+
+    def announce(name: str, kind: str) -> dict:
+        user = {"id": users[name].pk, "username": name}
+        frame = protocol.join_frame(user) if kind == "join" else protocol.leave_frame(user)
+        return protocol.relay_event(frame, exclude_user=user["id"], sender=user["id"], presence=kind)
+
+    await layer.group_send(group, announce("alice", "join"))  # bob's ready listed alice
+    await layer.group_send(group, announce("carol", "leave"))  # nor did bob ever see carol
+    assert await bob.silent()
+    await layer.group_send(group, announce("alice", "leave"))
+    await layer.group_send(group, announce("alice", "leave"))
+    await layer.group_send(group, announce("alice", "join"))
+    assert [(frame["type"], frame["user"]["username"]) for frame in await bob.drain()] == [
+        ("leave", "alice"),
+        ("join", "alice"),
+    ]
+
+
 async def test_room_message_reaches_every_member_once(connect, users, room):
     sockets = [await connect(name, "/ws/rooms/general/") for name in ("alice", "bob", "carol")]
     for socket in sockets:
@@ -434,13 +463,15 @@ async def test_heartbeat_keeps_presence_fresh(connect, users, room, settings):
 
 async def test_heartbeat_announces_users_whose_server_died(connect, users, room, settings):
     """A presence row nobody refreshes (its process was killed) is swept and its user leaves."""
-    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
-    bob = await connect("bob", "/ws/rooms/general/")
-    await bob.until_ready()
-    old = timezone.now() - timedelta(hours=1)
     await sync_to_async(Presence.objects.create)(
-        conversation=room, user=users["carol"], channel_name="specific.dead!process", seen_at=old
+        conversation=room, user=users["carol"], channel_name="specific.dead!process", seen_at=timezone.now()
     )
+    bob = await connect("bob", "/ws/rooms/general/")
+    _, ready = await bob.until_ready()
+    assert [user["username"] for user in ready["online"]] == ["bob", "carol"]
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
+    old = timezone.now() - timedelta(hours=1)
+    await sync_to_async(Presence.objects.filter(user=users["carol"]).update)(seen_at=old)
     leave = await bob.recv_type("leave")
     assert leave["user"]["username"] == "carol"
     assert not await sync_to_async(Presence.objects.filter(user=users["carol"]).exists)()
