@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -46,6 +47,37 @@ def _clean_counters() -> Iterator[None]:
     limits._local_sockets.clear()
     limits._local_once.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _servers_settled(request: pytest.FixtureRequest, django_db_blocker: Any) -> Iterator[None]:
+    """After a test that drove a server process, wait for the server's database work to end.
+
+    A socket closed as a test ends is cleaned up by the server a moment later
+    (presence rows, read markers), and on PostgreSQL the TRUNCATE that flushes
+    a transactional test can deadlock with that clean-up.
+    """
+    yield
+    if connection.vendor != "postgresql" or not {"daphne_server", "start_server"} & set(request.fixturenames):
+        return
+    with django_db_blocker.unblock():
+        wait_for_quiet_database()
+
+
+def wait_for_quiet_database(quiet_s: float = 0.25, timeout_s: float = 5.0) -> None:
+    """Return once no other client of the test database has run anything for ``quiet_s``."""
+    started = quiet_since = time.monotonic()
+    with connection.cursor() as cursor:
+        while time.monotonic() - started < timeout_s:
+            cursor.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0]:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s:
+                return
+            time.sleep(0.02)
 
 
 @pytest.fixture
