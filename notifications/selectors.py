@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from django.db import connections
 from django.db.models import Count, QuerySet
 
 from notifications.models import Notification
+
+_UNREAD_COUNTS_POSTGRES_SQL = f"""
+    SELECT recipient_id, COUNT(*) FROM {Notification._meta.db_table}
+    WHERE recipient_id = ANY(%s) AND read_at IS NULL GROUP BY recipient_id
+"""
 
 
 def notifications_of(*, user_id: int) -> QuerySet[Notification]:
@@ -19,6 +25,13 @@ def unread_count(*, user_id: int) -> int:
 
 def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
     """Unread counts of many users in one query (users with none are absent)."""
+    connection = connections[Notification.objects.db]
+    if connection.vendor == "postgresql":
+        # The ids as one array parameter: a thousand separate ones cost more to
+        # prepare than the query takes to run.
+        with connection.cursor() as cursor:
+            cursor.execute(_UNREAD_COUNTS_POSTGRES_SQL, [user_ids])
+            return dict(cursor.fetchall())
     rows = (
         Notification.objects.filter(recipient_id__in=user_ids, read_at__isnull=True)
         .values("recipient_id")

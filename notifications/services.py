@@ -28,7 +28,7 @@ from notifications.models import Notification
 from notifications.selectors import newest_id, unread_count, unread_counts
 from social.models import Comment, Post
 from social.realtime.groups import user_group
-from social.realtime.protocol import notification_dict, notification_frame, relay_event, unread_frame
+from social.realtime.protocol import notification_dict, notification_frame, relay_event, timestamp, unread_frame
 from social.realtime.publish import send_many_on_commit, send_on_commit
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,14 @@ URL_MAX_CHARS = Notification._meta.get_field("url").max_length
 MAX_MENTIONS = 20
 # "@name" not preceded by a word character or another "@" (so e-mail addresses are not mentions).
 MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
+
+
+# Only existing users get a row; the caller compares. Formatted with the user table.
+_INSERT_MANY_POSTGRES_SQL = f"""
+    INSERT INTO {Notification._meta.db_table} (recipient_id, kind, actor_id, text, url, created_at)
+    SELECT u.{{user_id}}, %s, %s, %s, %s, %s FROM {{users}} u WHERE u.{{user_id}} = ANY(%s) ORDER BY u.{{user_id}}
+    RETURNING id, recipient_id, created_at
+"""
 
 
 class MarkResult(NamedTuple):
@@ -97,15 +105,12 @@ def _recipient_id(recipient: Any) -> int:
 
 
 def _recipient_ids(recipients: Iterable[Any]) -> set[int]:
-    """Ids of many recipients, checked to exist in one query."""
+    """Ids of many recipients (that they exist is checked by the insert)."""
     ids = set()
     for recipient in recipients:
         if isinstance(recipient, bool) or not (isinstance(recipient, int) or getattr(recipient, "pk", None)):
             raise TypeError("recipients must be saved users or user ids")
         ids.add(recipient if isinstance(recipient, int) else recipient.pk)
-    missing = ids - set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
-    if missing:
-        raise ValueError(f"no users with ids {sorted(missing)}")
     return ids
 
 
@@ -176,6 +181,28 @@ async def anotify(
     return await database_sync_to_async(_notify)(recipient, text, url=url, actor=actor, kind=kind)
 
 
+def _insert_many(ids: list[int], *, kind: str, text: str, url: str, actor: Any) -> list[tuple[int, int, Any]]:
+    """Store one notification for each of ``ids`` that is a user: ``[(id, recipient_id, created_at)]``.
+
+    On PostgreSQL one statement with the ids as a single array parameter: the
+    ORM's ``bulk_create`` spent ~100 ms preparing 9,000 values for 1,000 rows.
+    """
+    connection = connections[Notification.objects.db]
+    if connection.vendor != "postgresql":
+        users = set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
+        rows = Notification.objects.bulk_create(
+            [Notification(recipient_id=i, kind=kind, text=text, url=url, actor=actor) for i in ids if i in users]
+        )
+        return [(row.pk, row.recipient_id, row.created_at) for row in rows]
+    user_meta = get_user_model()._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_MANY_POSTGRES_SQL.format(users=user_meta.db_table, user_id=user_meta.pk.column),
+            [kind, actor.pk if actor is not None else None, text, url, timezone.now(), ids],
+        )
+        return cursor.fetchall()
+
+
 @transaction.atomic
 def notify_many(
     recipients: Iterable[Any],
@@ -184,34 +211,43 @@ def notify_many(
     url: str | None = None,
     actor: Any = None,
     kind: str = Notification.Kind.SYSTEM,
-) -> list[Notification]:
+) -> list[int]:
     """Notify many users (objects or ids) at once: one insert, one batch of pushes on commit.
 
     For announcements and jobs that tell hundreds of users the same thing; the
-    pushes go out concurrently from one event-loop hop instead of one per user.
+    pushes go out as one pipelined batch instead of one event-loop hop per user.
+    Returns the new notifications' ids, in recipient id order. Unknown user ids
+    raise ValueError and store nothing.
     """
     if kind not in Notification.Kind.values:
         raise ValueError(f"kind must be one of {', '.join(Notification.Kind.values)}")
     text, url = _clean_text(text), clean_url(url)
     ids = sorted(_recipient_ids(recipients))
-    rows = Notification.objects.bulk_create(
-        [Notification(recipient_id=user_id, kind=kind, text=text, url=url, actor=actor) for user_id in ids]
-    )
-    payloads = [notification_dict(row) for row in rows]
+    stored = _insert_many(ids, kind=kind, text=text, url=url, actor=actor)
+    missing = set(ids).difference(recipient_id for _, recipient_id, _ in stored)
+    if missing:
+        raise ValueError(f"no users with ids {sorted(missing)}")
+    # Every row differs from this one only in id and created_at.
+    template = notification_dict(Notification(kind=kind, actor=actor, text=text, url=url, created_at=timezone.now()))
 
     def events() -> list[tuple[str, dict[str, Any]]]:
         # Counted after the commit, in one query for everybody.
         counts = unread_counts(user_ids=ids)
         return [
             (
-                user_group(row.recipient_id),
-                relay_event(notification_frame(payload, counts.get(row.recipient_id, 0)), seq=payload["id"]),
+                user_group(recipient_id),
+                relay_event(
+                    notification_frame(
+                        {**template, "id": pk, "created_at": timestamp(created_at)}, counts.get(recipient_id, 0)
+                    ),
+                    seq=pk,
+                ),
             )
-            for row, payload in zip(rows, payloads, strict=True)
+            for pk, recipient_id, created_at in stored
         ]
 
     send_many_on_commit(events)
-    return rows
+    return [pk for pk, _, _ in stored]
 
 
 @transaction.atomic
