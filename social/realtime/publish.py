@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 async def group_send(group: str, event: dict[str, Any]) -> bool:
@@ -33,9 +36,52 @@ async def group_send(group: str, event: dict[str, Any]) -> bool:
     return True
 
 
+class _PublishingLoop:
+    """One event loop in a daemon thread, per process, for sends from sync code.
+
+    ``async_to_sync`` outside a server's event loop (a management command, a
+    job, another process) starts a new loop for every call, and a Redis layer,
+    which keeps its connections per loop, connects again each time: ~4 ms per
+    send against ~0.8 ms through a loop that lives on.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pid = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run the coroutine on the publishing loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.running_loop()).result()
+
+    def running_loop(self) -> asyncio.AbstractEventLoop:
+        with self.lock:
+            # A forked child (a prefork worker) inherits the object but not the thread.
+            if self.loop is None or self.pid != os.getpid():
+                self.loop, self.pid = asyncio.new_event_loop(), os.getpid()
+                threading.Thread(target=self.loop.run_forever, name="channel-layer-publisher", daemon=True).start()
+            return self.loop
+
+
+_publishing_loop = _PublishingLoop()
+
+
+def run_sync(send: Callable[..., Coroutine[Any, Any, _T]], *args: Any) -> _T:
+    """Run a publishing coroutine function from sync code.
+
+    The in-memory layer's queues belong to the event loop that serves the
+    sockets, so its sends go through ``async_to_sync`` (which hands them to
+    that loop when called under ``sync_to_async``); a Redis layer works from
+    any loop, so its sends share one long-lived loop.
+    """
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        return async_to_sync(send)(*args)
+    return _publishing_loop.run(send(*args))
+
+
 def group_send_sync(group: str, event: dict[str, Any]) -> bool:
     """Send one event to a group from sync code (views, commands, threads)."""
-    return async_to_sync(group_send)(group, event)
+    return run_sync(group_send, group, event)
 
 
 async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> list[bool]:
@@ -60,7 +106,7 @@ def send_many_on_commit(events: Callable[[], list[tuple[str, dict[str, Any]]]]) 
     """Like send_on_commit for a batch: one hop to the event loop for all of them."""
 
     def publish() -> None:
-        async_to_sync(group_send_many)(events())
+        run_sync(group_send_many, events())
 
     transaction.on_commit(publish, robust=True)
 
