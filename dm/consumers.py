@@ -126,14 +126,20 @@ class ConversationConsumer(RealtimeConsumer):
     def store_message(
         self, body: str, client_id: str | None
     ) -> tuple[services.SendResult, list[tuple[str, dict[str, Any]]]]:
-        """Re-check access, store the message (committed on return), build its events."""
-        access.access_post(self.user, self.conversation)
-        result = services.message_store(
-            sender=self.user, conversation=self.conversation, body=body, client_id=client_id
-        )
+        """Store the message if the user may still post (committed on return), build its events."""
+        try:
+            result = services.message_store(
+                sender=self.user, conversation=self.conversation, body=body, client_id=client_id
+            )
+        except services.PostingRefused:
+            access.access_post(self.user, self.conversation)  # raises with the reason
+            raise access.AccessDenied("you may not post here") from None
         events = (
             services.message_events(
-                message=result.message, conversation=self.conversation, exclude_channel=self.channel_name
+                message=result.message,
+                conversation=self.conversation,
+                exclude_channel=self.channel_name,
+                inbox_unread=result.inbox_unread,
             )
             if result.created
             else []

@@ -14,29 +14,37 @@ from django.utils import timezone
 from dm.models import Block, Conversation, Membership, Message, Presence
 from social.realtime import protocol
 
-# The two reads below run on every message and every frame a chat socket acts
+# The reads below run on every message and every frame a chat socket acts
 # on, so they are written in SQL: building the same queries through the ORM
 # cost 1-4 ms of CPU each on the benchmark machine, the SQL itself 0.2-0.7 ms
 # (docs/benchmarks.md). Table and column names come from the models.
 _MESSAGE, _MEMBERSHIP = Message._meta.db_table, Membership._meta.db_table
 _CONVERSATION, _BLOCK = Conversation._meta.db_table, Block._meta.db_table
 
-_INBOX_UNREAD_SQL = f"""
+INBOX_UNREAD_SQL = f"""
     SELECT COUNT(*) FROM {_MESSAGE} m
-    JOIN {_MEMBERSHIP} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %s
-    JOIN {_CONVERSATION} c ON c.id = m.conversation_id AND c.kind = %s
-    WHERE m.id > mb.last_read_id AND m.sender_id <> %s
-      AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %s)
+    JOIN {_MEMBERSHIP} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %(reader)s
+    JOIN {_CONVERSATION} c ON c.id = m.conversation_id AND c.kind = '{Conversation.Kind.DIRECT.value}'
+    WHERE m.id > mb.last_read_id AND m.sender_id <> %(reader)s
+      AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)
+"""
+
+# True while ``poster`` may write to ``conversation``: a member, and (in a DM,
+# where ``peer`` is the other user; NULL in a room) no block either way.
+POSTING_ALLOWED_SQL = f"""
+    EXISTS(SELECT 1 FROM {_MEMBERSHIP} WHERE conversation_id = %(conversation)s AND user_id = %(poster)s)
+    AND NOT EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %(poster)s AND blocked_id = %(peer)s)
+                                             OR (blocker_id = %(peer)s AND blocked_id = %(poster)s))
 """
 
 _POSTING_RIGHTS_SQL = f"""
-    SELECT EXISTS(SELECT 1 FROM {_MEMBERSHIP} WHERE conversation_id = %s AND user_id = %s),
-           EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %s AND blocked_id = %s)
-                                          OR (blocker_id = %s AND blocked_id = %s))
+    SELECT EXISTS(SELECT 1 FROM {_MEMBERSHIP} WHERE conversation_id = %(conversation)s AND user_id = %(poster)s),
+           EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %(poster)s AND blocked_id = %(peer)s)
+                                          OR (blocker_id = %(peer)s AND blocked_id = %(poster)s))
 """
 
 
-def _one_row(sql: str, params: list[Any]) -> tuple[Any, ...]:
+def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
@@ -49,7 +57,7 @@ def inbox_unread_count(*, user_id: int) -> int:
     WHERE (not in an aggregate) so each conversation is read from its
     ``(conversation, id)`` index past the marker, not from its first message.
     """
-    return _one_row(_INBOX_UNREAD_SQL, [user_id, Conversation.Kind.DIRECT.value, user_id, user_id])[0]
+    return _one_row(INBOX_UNREAD_SQL, {"reader": user_id})[0]
 
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:
@@ -72,7 +80,8 @@ def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
 def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> tuple[bool, bool]:
     """(is a member, is blocked from/by ``peer_id``) in one query."""
     # With no peer (a room) the block test compares with NULL and is false.
-    member, blocked = _one_row(_POSTING_RIGHTS_SQL, [conversation_id, user_id, user_id, peer_id, peer_id, user_id])
+    params = {"conversation": conversation_id, "poster": user_id, "peer": peer_id}
+    member, blocked = _one_row(_POSTING_RIGHTS_SQL, params)
     return bool(member), bool(blocked)
 
 

@@ -3,7 +3,9 @@
 The database is the record and the channel layer only a doorbell: every write
 publishes after its transaction commits, and a lost publish is repaired by the
 client's ``?after=<id>`` resume. Authorisation is not done here but in
-``dm.access``; these functions keep the data's own rules.
+``dm.access``; these functions keep the data's own rules, among them that a
+message is stored only from a member and never between users who blocked
+each other.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class SendResult:
     created: bool
     # Set once the transaction commits: whether the group broadcast (the sender's echo) went out.
     broadcast: bool = False
+    # A DM recipient's unread total, when the store counted it (PostgreSQL).
+    inbox_unread: int | None = None
 
 
 def direct_key(user_a_id: int, user_b_id: int) -> str:
@@ -93,57 +97,97 @@ def _stored(conversation: Conversation, sender: Any, client_id: str) -> Message 
 
 # The insert and the conversation's activity stamp run on every message, so
 # they are SQL rather than ORM calls (1.3 ms of query building each on the
-# benchmark machine; see selectors for the reads). PostgreSQL does both in one
-# statement, atomic on its own, which saves the BEGIN and COMMIT round trips.
+# benchmark machine; see selectors for the reads).
 _MESSAGE_COLUMNS = ["id", "conversation_id", "sender_id", "body", "created_at", "client_id"]
 _INSERT_MESSAGE_SQL = (
     f"INSERT INTO {Message._meta.db_table} (conversation_id, sender_id, body, created_at, client_id)"
-    " VALUES (%s, %s, %s, %s, %s)"
+    " VALUES (%(conversation)s, %(poster)s, %(body)s, %(created_at)s, %(client_id)s)"
 )
-_TOUCH_CONVERSATION_SQL = f"UPDATE {Conversation._meta.db_table} SET last_message_at = %s WHERE id = %s"
-_STORE_MESSAGE_POSTGRES_SQL = (
-    f"WITH stored AS ({_INSERT_MESSAGE_SQL} RETURNING id), touched AS ({_TOUCH_CONVERSATION_SQL}) SELECT id FROM stored"
+_TOUCH_CONVERSATION_SQL = (
+    f"UPDATE {Conversation._meta.db_table} SET last_message_at = %(created_at)s WHERE id = %(conversation)s"
 )
+# PostgreSQL does it all in one statement, atomic on its own (no BEGIN and
+# COMMIT round trips): the insert, only while the sender may post; the stamp;
+# and in a DM the recipient's unread total, which the statement's snapshot
+# counts without the new message, hence + 1.
+_STORE_MESSAGE_POSTGRES_SQL = f"""
+    WITH stored AS (
+        INSERT INTO {Message._meta.db_table} (conversation_id, sender_id, body, created_at, client_id)
+        SELECT %(conversation)s, %(poster)s, %(body)s, %(created_at)s, %(client_id)s
+        WHERE {selectors.POSTING_ALLOWED_SQL}
+        RETURNING id
+    ), touched AS (
+        {_TOUCH_CONVERSATION_SQL} AND EXISTS (SELECT 1 FROM stored)
+    )
+    SELECT id, CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) + 1 END FROM stored
+"""
+
+
+class PostingRefused(Exception):
+    """The sender may not post to the conversation (not a member, or blocked)."""
 
 
 def _insert_message(
     connection: Any, *, conversation: Conversation, sender: Any, body: str, client_id: str | None
-) -> Message:
+) -> tuple[Message, int | None]:
+    """Store the message if the sender may post: (message, the DM recipient's unread total or None)."""
     created_at = timezone.now()
-    stamp = connection.ops.adapt_datetimefield_value(created_at)
-    row = [conversation.pk, sender.pk, body, stamp, client_id]
+    direct = conversation.kind == Conversation.Kind.DIRECT
+    peer_id = direct_peer_id(conversation=conversation, user_id=sender.pk) if direct else None
+    params = {
+        "conversation": conversation.pk,
+        "poster": sender.pk,
+        "peer": peer_id,
+        "reader": peer_id,
+        "body": body,
+        "created_at": connection.ops.adapt_datetimefield_value(created_at),
+        "client_id": client_id,
+    }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_STORE_MESSAGE_POSTGRES_SQL, [*row, stamp, conversation.pk])
-            pk = cursor.fetchone()[0]
+            cursor.execute(_STORE_MESSAGE_POSTGRES_SQL, params)
+            row = cursor.fetchone()
+            if row is None:
+                raise PostingRefused
+            pk, inbox_unread = row
         else:
+            member, blocked = selectors.posting_rights(
+                conversation_id=conversation.pk, user_id=sender.pk, peer_id=peer_id
+            )
+            if not member or blocked:
+                raise PostingRefused
             returning = connection.features.can_return_columns_from_insert
-            cursor.execute(_INSERT_MESSAGE_SQL + (" RETURNING id" if returning else ""), row)
+            cursor.execute(_INSERT_MESSAGE_SQL + (" RETURNING id" if returning else ""), params)
             pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-            cursor.execute(_TOUCH_CONVERSATION_SQL, [stamp, conversation.pk])
+            cursor.execute(_TOUCH_CONVERSATION_SQL, params)
+            # Counted after the commit by message_events.
+            inbox_unread = None
     message = Message.from_db(
         connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
     )
     message.sender = sender
-    return message
+    return message, inbox_unread
 
 
 def message_store(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
     """Store a message without publishing it; a repeated client_id returns the stored message.
 
-    Raises ``protocol.ProtocolError`` for a body or client_id the protocol refuses.
+    Raises ``protocol.ProtocolError`` for a body or client_id the protocol
+    refuses, and ``PostingRefused`` when the sender is not a member or, in a
+    DM, either user has blocked the other (checked in the same statement as
+    the insert on PostgreSQL, so nothing slips in between).
     """
     body, client_id = protocol.parse_message({"body": body, "client_id": client_id})
     connection = connections[Message.objects.db]
-    # One PostgreSQL statement needs no transaction of its own. Two statements
-    # do, and inside a caller's transaction a savepoint keeps a refused insert
-    # from spoiling it.
+    # One PostgreSQL statement needs no transaction of its own. Several do, and
+    # inside a caller's transaction a savepoint keeps a refused insert from
+    # spoiling it.
     alone = connection.vendor == "postgresql" and not connection.in_atomic_block
     try:
         # Insert first: a resend is rare, so looking the client_id up only after
         # the unique constraint refused the row saves a query on every send.
         with nullcontext() if alone else transaction.atomic():
-            message = _insert_message(
+            message, inbox_unread = _insert_message(
                 connection, conversation=conversation, sender=sender, body=body, client_id=client_id
             )
     except IntegrityError:
@@ -153,16 +197,21 @@ def message_store(*, sender: Any, conversation: Conversation, body: str, client_
         if existing is None:
             raise
         return SendResult(message=existing, created=False)
-    return SendResult(message=message, created=True)
+    return SendResult(message=message, created=True, inbox_unread=inbox_unread)
 
 
 def message_events(
-    *, message: Message, conversation: Conversation, exclude_channel: str | None = None
+    *,
+    message: Message,
+    conversation: Conversation,
+    exclude_channel: str | None = None,
+    inbox_unread: int | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The (group, event) pairs that announce a committed message: the conversation's
     ``message`` frame first, then for a DM the recipient's ``inbox`` total.
 
-    ``exclude_channel`` is the sending socket, which acknowledges by itself.
+    ``exclude_channel`` is the sending socket, which acknowledges by itself;
+    ``inbox_unread`` is the total when the store already counted it.
     """
     payload = protocol.message_dict(message)
     events = [
@@ -178,7 +227,7 @@ def message_events(
     ]
     if conversation.kind == Conversation.Kind.DIRECT:
         recipient_id = direct_peer_id(conversation=conversation, user_id=message.sender_id)
-        unread = selectors.inbox_unread_count(user_id=recipient_id)
+        unread = inbox_unread if inbox_unread is not None else selectors.inbox_unread_count(user_id=recipient_id)
         events.append(
             (user_group(recipient_id), protocol.relay_event(protocol.inbox_frame(unread, conversation.pk, payload)))
         )

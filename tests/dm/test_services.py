@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from unittest import mock
 
@@ -82,6 +83,30 @@ def test_message_send_refuses_what_the_protocol_refuses(users, pair, body, clien
         send(users, pair, "alice", body, client_id)
     assert refused.value.code == code
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize("blocker", ["alice", "bob"])
+def test_no_message_is_stored_between_users_who_blocked_each_other(users, pair, blocker):
+    other = "bob" if blocker == "alice" else "alice"
+    Block.objects.create(blocker=users[blocker], blocked=users[other])
+    with pytest.raises(services.PostingRefused):
+        send(users, pair, "alice")
+    pair.refresh_from_db()
+    assert (Message.objects.count(), pair.last_message_at) == (0, None)
+
+
+def test_no_message_is_stored_from_a_non_member(users):
+    room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
+    with pytest.raises(services.PostingRefused):
+        send(users, room, "carol")
+    assert Message.objects.count() == 0
+
+
+def test_the_recipients_unread_total_comes_with_the_stored_message(users, pair):
+    send(users, pair, "alice", "one")
+    result = services.message_store(sender=users["alice"], conversation=pair, body="two", client_id=None)
+    events = services.message_events(message=result.message, conversation=pair, inbox_unread=result.inbox_unread)
+    assert json.loads(events[1][1]["text"])["unread"] == 2 == selectors.inbox_unread_count(user_id=users["bob"].pk)
 
 
 def test_message_is_published_only_after_commit(users, pair, django_capture_on_commit_callbacks):
