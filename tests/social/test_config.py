@@ -22,6 +22,13 @@ def test_postgres_when_database_url_is_set():
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 6543, "social", "bob")
 
 
+def test_postgres_binds_parameters_on_the_server_unless_turned_off():
+    url = {"DATABASE_URL": "postgres://db.internal/social"}
+    assert database_config(url, BASE)["OPTIONS"]["server_side_binding"] is True
+    off = database_config({**url, "DATABASE_SERVER_SIDE_BINDING": "0"}, BASE)
+    assert "server_side_binding" not in off.get("OPTIONS", {})
+
+
 def test_in_memory_layer_and_local_cache_by_default():
     assert channel_layers_config({})["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
     assert cache_config({})["default"]["BACKEND"].endswith("LocMemCache")
