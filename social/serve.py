@@ -54,6 +54,21 @@ def raise_open_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def use_uvloop() -> None:
+    """Run daphne's Twisted reactor on uvloop instead of asyncio's selector loop.
+
+    Must happen before daphne is imported: it installs the reactor on a new
+    event loop at import. Every write to a socket registers and drops a writer
+    with the loop; uvloop does that in C (room fan-out ceiling on one process
+    ~6,300 -> ~9,000 deliveries/s, docs/benchmarks.md).
+    """
+    import asyncio
+
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the few options, lift the file limit and hand over to daphne."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -63,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
     raise_open_file_limit()
+    if os.environ.get("SERVER_UVLOOP", "1") != "0":
+        use_uvloop()
     from daphne.cli import CommandLineInterface
 
     sys.argv = daphne_argv(bind=args.bind, port=args.port, fd=args.fd)
