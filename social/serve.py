@@ -8,6 +8,7 @@ start the server through here, so every one of them runs with the same limits.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import sys
@@ -69,6 +70,24 @@ def use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def load_app_then_tune_gc() -> None:
+    """Load the app before daphne serves it, then keep the garbage collector off it.
+
+    Everything imported at start-up lives as long as the process, yet every
+    full collection walked it all: ~70 ms pauses that were the p99 of room
+    fan-out. Frozen, it is never walked; with higher thresholds the young
+    generations are collected less often (per-message garbage is freed by
+    reference counting anyway).
+    """
+    import daphne.server  # noqa: F401  (installs the Twisted reactor, which must come first)
+
+    import social.asgi  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the few options, lift the file limit and hand over to daphne."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -80,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     raise_open_file_limit()
     if os.environ.get("SERVER_UVLOOP", "1") != "0":
         use_uvloop()
+    load_app_then_tune_gc()
     from daphne.cli import CommandLineInterface
 
     sys.argv = daphne_argv(bind=args.bind, port=args.port, fd=args.fd)
