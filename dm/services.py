@@ -405,20 +405,31 @@ def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> b
     return bool(deleted) and not _fresh_rows(conversation_id, user_id).exists()
 
 
-@transaction.atomic
 def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> list[dict[str, Any]]:
     """Keep an open room socket's presence row fresh (heartbeat) and sweep the room.
 
     Rows of sockets whose server process died are never deleted by their owner;
     the first heartbeat to find them deletes them and returns the users (as
     user dicts) who are now gone, so the caller can announce their ``leave``.
+    Every room socket beats, so the usual beat is two statements and no
+    transaction: stamp this row, and ask whether the room has stale ones.
     """
-    Presence.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": timezone.now()},
-    )
-    stale_before = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    now = timezone.now()
+    if not Presence.objects.filter(channel_name=channel_name).update(seen_at=now):
+        # Swept while this process stalled past the stale limit: put it back.
+        Presence.objects.update_or_create(
+            channel_name=channel_name,
+            defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": now},
+        )
+    stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
     stale = Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before)
+    if not stale.exists():
+        return []
+    return _presence_sweep(conversation_id, stale)
+
+
+@transaction.atomic
+def _presence_sweep(conversation_id: int, stale: Any) -> list[dict[str, Any]]:
     gone = []
     for stale_user_id in sorted(set(stale.values_list("user_id", flat=True))):
         _lock_member(conversation_id, stale_user_id)
