@@ -31,6 +31,12 @@ from social.realtime.protocol import EVENT_LAYER_RECOVERED, QUEUED_KEY
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 5.0
+# group_send_many sends this many events or more as batches on one channel
+# (a DM's two frames stay two publishes); a batch holds at most BATCH_MAX,
+# which keeps a message well under Redis's pub/sub output buffer limits.
+BATCH_MIN = 16
+BATCH_MAX = 500
+BATCH_KEY = "__batch__"
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -79,7 +85,7 @@ class _ResilientShard(RedisSingleShardConnection):
                 await asyncio.sleep(0.5)
 
     def _receive_message(self, message: dict[str, Any] | None) -> None:
-        """Fan a group message out to this process's sockets.
+        """Fan a group message, or each of a batch's, out to this process's sockets.
 
         The stock layer queues a copy for every socket, and each socket's
         consumer wakes, decodes its copy and dispatches it: several event-loop
@@ -89,23 +95,32 @@ class _ResilientShard(RedisSingleShardConnection):
         ``QUEUED_KEY`` so the consumer can keep its frames in order.
         """
         layer = self.channel_layer
-        if message is None or not layer.direct:
-            super()._receive_message(message)
+        if message is None:
             return
         name = message["channel"]
         name = name.decode() if isinstance(name, bytes) else name
-        members = layer.groups.get(name)
-        if members is None or name in layer.channels:
+        if name == layer.batch_channel:
+            for group_channel, event in layer.channel_layer.deserialize(message["data"])[BATCH_KEY]:
+                if group_channel in layer.groups:
+                    self._fan_out(group_channel, event=event)
+            return
+        if not layer.direct or name not in layer.groups or name in layer.channels:
             super()._receive_message(message)
             return
-        data = message["data"]
-        event = marked = None
-        for channel in list(members):
+        self._fan_out(name, data=message["data"])
+
+    def _fan_out(self, group_channel: str, *, data: bytes | None = None, event: dict[str, Any] | None = None) -> None:
+        """Deliver one group message (as received, or decoded) to the group's local sockets."""
+        layer = self.channel_layer
+        marked = None
+        for channel in list(layer.groups.get(group_channel, ())):
             queue = layer.channels.get(channel)
             if queue is None:
                 continue
             handler = layer.direct.get(channel)
             if handler is None:
+                if data is None:
+                    data = layer.channel_layer.serialize(event)
                 queue.put_nowait(data)
                 continue
             if event is None:
@@ -137,6 +152,7 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
         self._shards = [_ResilientShard(shard.host, self) for shard in self._shards]
         # channel name -> handler(event) -> bool (False: queue the event instead).
         self.direct: dict[str, Callable[[dict[str, Any]], bool]] = {}
+        self.batch_channel = f"{self.prefix}__batch__"
 
     def relay_directly(self, channel: str, handler: Callable[[dict[str, Any]], bool] | None) -> None:
         """Hand this channel's group messages to ``handler`` instead of its queue (None: stop)."""
@@ -145,13 +161,30 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
         else:
             self.direct[channel] = handler
 
+    async def group_add(self, group: str, channel: str) -> None:
+        await super().group_add(group, channel)
+        # Every process with a socket in any group hears the batches.
+        await self._get_shard(self.batch_channel).subscribe(self.batch_channel)
+
     async def group_send_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send to many groups with one pipelined round trip per Redis shard.
+        """Send to many groups at once.
 
         ``group_send`` in a loop costs a round trip each, one after another
         (the shard's publish lock); a job notifying a thousand users would wait
-        on a thousand of them.
+        on a thousand of them. A few events are pipelined, one round trip per
+        Redis shard. From BATCH_MIN on they travel as batches of up to
+        BATCH_MAX events on the batch channel, which every process with
+        sockets hears and decodes once, delivering what is for its sockets:
+        one message to read per batch instead of one per group.
         """
+        if len(events) >= BATCH_MIN:
+            addressed = [[self._get_group_channel_name(group), event] for group, event in events]
+            batches = [
+                (self.batch_channel, self.channel_layer.serialize({BATCH_KEY: addressed[i : i + BATCH_MAX]}))
+                for i in range(0, len(addressed), BATCH_MAX)
+            ]
+            await self._get_shard(self.batch_channel).publish_many(batches)
+            return
         by_shard: dict[_ResilientShard, list[tuple[str, bytes]]] = defaultdict(list)
         for group, message in events:
             channel = self._get_group_channel_name(group)

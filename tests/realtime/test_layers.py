@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from social.realtime.layers import ResilientRedisPubSubChannelLayer
+from social.realtime.layers import BATCH_MAX, BATCH_MIN, ResilientRedisPubSubChannelLayer
 from social.realtime.protocol import QUEUED_KEY, relay_event
 from tests.conftest import REDIS_URL, needs_redis
 
@@ -78,3 +78,26 @@ async def test_a_group_message_is_decoded_once_for_all_local_members(layer):
         await asyncio.sleep(0.02)
     assert len(seen) == 3
     assert seen[0] is seen[1] is seen[2]
+
+
+async def test_a_large_batch_reaches_each_groups_sockets_once_whether_relayed_or_queued(layer):
+    """group_send_many with many events travels as batches on one channel; each process sorts it out."""
+    relayed_channel = await joined(layer, "user_1")
+    queued_channel = await joined(layer, "user_2")
+    taken = []
+    layer.relay_directly(relayed_channel, lambda event: taken.append(event) or True)
+    events = [
+        (f"user_{n % 3 + 1}", relay_event({"type": "notification", "n": n})) for n in range(BATCH_MAX + BATCH_MIN)
+    ]
+    await layer.group_send_many(events)
+    queued = [await asyncio.wait_for(layer.receive(queued_channel), 2) for n in range(len(events)) if n % 3 == 1]
+    for _ in range(100):
+        if len(taken) == len(queued):
+            break
+        await asyncio.sleep(0.02)
+    assert numbers(taken) == [n for n in range(len(events)) if n % 3 == 0]
+    assert numbers(queued) == [n for n in range(len(events)) if n % 3 == 1]
+    assert all(QUEUED_KEY not in event for event in queued)
+    # user_3 has no socket here, and nothing else arrives.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(queued_channel), 0.2)
