@@ -60,8 +60,8 @@ def use_uvloop() -> None:
 
     Must happen before daphne is imported: it installs the reactor on a new
     event loop at import. Every write to a socket registers and drops a writer
-    with the loop; uvloop does that in C (room fan-out ceiling on one process
-    ~6,300 -> ~9,000 deliveries/s, docs/benchmarks.md).
+    with the loop; uvloop does that in C (quick bench: most room deliveries per
+    second on one process ~6,800-7,900 -> ~8,400-9,600, docs/benchmarks.md).
     """
     import asyncio
 
