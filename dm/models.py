@@ -27,7 +27,11 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not indexed: every message stamps it, and an indexed column makes each
+    # stamp a non-HOT update that leaves a dead row behind (a hot conversation's
+    # table and its scans grew with every message). Inbox lists sort a user's
+    # own conversations, which the membership index finds.
+    last_message_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
