@@ -29,19 +29,16 @@ INBOX_UNREAD_SQL = f"""
       AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)
 """
 
-# True while ``poster`` may write to ``conversation``: a member, and (in a DM,
-# where ``peer`` is the other user; NULL in a room) no block either way.
-POSTING_ALLOWED_SQL = f"""
-    EXISTS(SELECT 1 FROM {_MEMBERSHIP} WHERE conversation_id = %(conversation)s AND user_id = %(poster)s)
-    AND NOT EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %(poster)s AND blocked_id = %(peer)s)
-                                             OR (blocker_id = %(peer)s AND blocked_id = %(poster)s))
-"""
-
-_POSTING_RIGHTS_SQL = f"""
-    SELECT EXISTS(SELECT 1 FROM {_MEMBERSHIP} WHERE conversation_id = %(conversation)s AND user_id = %(poster)s),
-           EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %(poster)s AND blocked_id = %(peer)s)
-                                          OR (blocker_id = %(peer)s AND blocked_id = %(poster)s))
-"""
+# Whether ``poster`` is a member of ``conversation``, and whether a block
+# stands between ``poster`` and ``peer`` (the other user of a DM; NULL in a
+# room, where the comparison is never true).
+_IS_MEMBER_SQL = f"""EXISTS(SELECT 1 FROM {_MEMBERSHIP}
+                            WHERE conversation_id = %(conversation)s AND user_id = %(poster)s)"""
+_IS_BLOCKED_SQL = f"""EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %(poster)s AND blocked_id = %(peer)s)
+                                             OR (blocker_id = %(peer)s AND blocked_id = %(poster)s))"""
+# True while ``poster`` may write to ``conversation``.
+POSTING_ALLOWED_SQL = f"{_IS_MEMBER_SQL} AND NOT {_IS_BLOCKED_SQL}"
+_POSTING_RIGHTS_SQL = f"SELECT {_IS_MEMBER_SQL}, {_IS_BLOCKED_SQL}"
 
 
 def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -79,7 +76,6 @@ def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
 
 def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> tuple[bool, bool]:
     """(is a member, is blocked from/by ``peer_id``) in one query."""
-    # With no peer (a room) the block test compares with NULL and is false.
     params = {"conversation": conversation_id, "poster": user_id, "peer": peer_id}
     member, blocked = _one_row(_POSTING_RIGHTS_SQL, params)
     return bool(member), bool(blocked)

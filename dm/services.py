@@ -382,6 +382,13 @@ def _fresh_rows(conversation_id: int, user_id: int) -> Any:
     return Presence.objects.filter(conversation_id=conversation_id, user_id=user_id, seen_at__gte=fresh_since)
 
 
+def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at: Any) -> None:
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": seen_at},
+    )
+
+
 @transaction.atomic
 def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
     """Record one open room socket; True when it is the user's first (announce a join)."""
@@ -390,10 +397,7 @@ def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> 
     # Rows of sockets whose process died are never deleted by their owner.
     Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before).delete()
     others = _fresh_rows(conversation_id, user_id).exclude(channel_name=channel_name).exists()
-    Presence.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": timezone.now()},
-    )
+    _presence_put(conversation_id, user_id, channel_name, timezone.now())
     return not others
 
 
@@ -417,10 +421,7 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
     now = timezone.now()
     if not Presence.objects.filter(channel_name=channel_name).update(seen_at=now):
         # Swept while this process stalled past the stale limit: put it back.
-        Presence.objects.update_or_create(
-            channel_name=channel_name,
-            defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": now},
-        )
+        _presence_put(conversation_id, user_id, channel_name, now)
     stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
     stale = Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before)
     if not stale.exists():
