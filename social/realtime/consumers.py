@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from social.realtime import limits, protocol
+from social.realtime import limits, protocol, wire
 from social.realtime.auth import session_still_valid
 from social.realtime.groups import control_group
 
@@ -103,6 +103,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # nothing it declined is still waiting in its queue, so frames keep their order.
         self.live = False
         self.backlog = 0
+        self.writer: wire.DirectWriter | None = None
         self.sending: set[asyncio.Future[None]] = set()
         config = settings.REALTIME
         self.bucket = limits.TokenBucket(rate=config["RATE_PER_SECOND"], burst=config["RATE_BURST"])
@@ -146,6 +147,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             # Say so, then carry on as a connect without a resume point.
             await self.send_error(after_error.code, after_error.message)
         await self.start()
+        self.writer = wire.direct_writer(self.base_send)
         self.live = True
         self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
 
@@ -293,19 +295,26 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     def relay_now(self, event: dict[str, Any]) -> bool:
         """A group message offered by the layer: True when a relayed frame was handled at once.
 
-        Runs inside the layer's reader, so it only starts the send. Declined
-        (queued, then dispatched as usual): anything but a relayed frame, and
-        everything while the socket is still replaying or has a backlog, which
-        is what keeps frames in the order they were published.
+        Runs inside the layer's reader, so it never awaits: under daphne it
+        writes the group's pre-built frame to the socket (``wire``), elsewhere
+        it starts the ASGI send. Declined (queued, then dispatched as usual):
+        anything but a relayed frame, and everything while the socket is still
+        replaying or has a backlog, which is what keeps frames in the order
+        they were published.
         """
         if not self.live or self.backlog or event.get("type") != protocol.EVENT_RELAY:
             self.backlog += 1
             return False
-        if self.wants(event):
-            sending = asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]}))
-            # The loop keeps only weak references to tasks.
-            self.sending.add(sending)
-            sending.add_done_callback(self.sent)
+        if not self.wants(event):
+            return True
+        if self.writer is not None:
+            if self.writer.write(wire.text_frame(event["text"])):
+                return True
+            self.writer = None
+        sending = asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]}))
+        # The loop keeps only weak references to tasks.
+        self.sending.add(sending)
+        sending.add_done_callback(self.sent)
         return True
 
     def sent(self, sending: asyncio.Future[None]) -> None:

@@ -205,6 +205,33 @@ async def test_slow_reader_does_not_hold_up_others_and_is_dropped(start_server, 
     assert await slow.closed_with(timeout=10) != 1000
 
 
+async def test_reader_that_falls_behind_gets_every_frame_intact_and_in_order(start_server, people, make_room):
+    """Room frames are written straight to the socket while nothing is buffered
+    ahead and queued behind the backlog once the reader's TCP window is full;
+    either way the reader gets every frame whole, in order, when it reads again."""
+    users, cookies = people
+    server = start_server("behind", **GENEROUS_LIMITS)
+    await sync_to_async(make_room)("backlog", *users.values())
+    behind = await WsClient.open(
+        server, "/ws/rooms/backlog/", cookie=cookies["carol"], max_queue=1, receive_buffer=4096
+    )
+    await behind.until_ready()
+    sender, _, _ = await ready(server, "/ws/rooms/backlog/", cookies["alice"])
+    # Frame header length forms (7-bit, 16-bit), and more than the kernel's
+    # socket buffers hold (~4 MiB on loopback), so the server's own buffer fills.
+    sizes = [("x", 60), ("x", 300), ("€", 3990), ("€", 3990)]
+    bodies = [f"{n} " + char * (count - len(str(n))) for n in range(560) for char, count in [sizes[n % 4]]]
+    for body in bodies:
+        await sender.send({"type": "message", "body": body})
+        assert (await sender.recv_type("message", timeout=10))["message"]["body"] == body
+    received = []
+    while len(received) < len(bodies):
+        frame = await behind.recv(timeout=10)
+        if frame["type"] == "message":
+            received.append(frame["message"]["body"])
+    assert received == bodies
+
+
 def rss_kib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

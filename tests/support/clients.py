@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import websockets
@@ -28,16 +29,33 @@ class WsClient:
 
     @classmethod
     async def open(
-        cls, server: Any, path: str, *, cookie: str | None = None, origin: str | None = None, max_queue: int = 256
+        cls,
+        server: Any,
+        path: str,
+        *,
+        cookie: str | None = None,
+        origin: str | None = None,
+        max_queue: int = 256,
+        receive_buffer: int | None = None,
     ) -> WsClient:
-        """Connect; a small ``max_queue`` makes a reader that stops reading from TCP when it lags."""
+        """Connect; a small ``max_queue`` makes a reader that stops reading from TCP when it lags,
+        and a small ``receive_buffer`` (bytes) makes the server's writes back up soon after."""
         headers = {"Cookie": cookie} if cookie else {}
+        extra: dict[str, Any] = {}
+        if receive_buffer is not None:
+            # Set before connecting: the TCP window is agreed in the handshake.
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+            extra["sock"] = sock
         connection = await websockets.connect(
             server.ws_url(path),
             additional_headers=headers,
             origin=origin or server.origin,
             max_size=2**22,
             max_queue=max_queue,
+            **extra,
         )
         return cls(connection)
 

@@ -1,0 +1,119 @@
+"""One WebSocket frame built once and written straight to many of daphne's sockets.
+
+A room message reaches every local member with the same bytes: a server's
+frames are never masked, so the frame can be built once per group message.
+The ASGI send costs, per socket, an asyncio task, autobahn framing the payload
+again, and Twisted buffering the bytes and registering the socket with the
+event loop until a later iteration writes them (two loop registrations and a
+callback chain per delivery). ``DirectWriter`` writes the frame to the socket
+at once when nothing is buffered ahead of it, as the ``websockets`` library
+does, and otherwise appends it to Twisted's buffer behind what is there, so
+frames keep their order with everything else the socket sends.
+
+It applies only to daphne's WebSocket protocol over plain TCP as daphne
+configures it (no per-message compression, no masking, no fragmentation);
+anywhere else ``direct_writer`` returns None and the caller uses the ASGI send.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+import sys
+from collections.abc import Callable
+from typing import Any
+
+_TEXT_FIN = 0x81
+_last_text: str | None = None
+_last_frame = b""
+
+
+def text_frame(text: str) -> bytes:
+    """The unmasked, unfragmented WebSocket text frame carrying ``text``.
+
+    The relay hands every local socket the same decoded string object, so a
+    one-entry cache keyed on identity builds each group message's frame once.
+    """
+    global _last_text, _last_frame
+    if text is _last_text:
+        return _last_frame
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", _TEXT_FIN, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", _TEXT_FIN, 126, size)
+    else:
+        header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
+    _last_text, _last_frame = text, header + payload
+    return _last_frame
+
+
+class DirectWriter:
+    """Writes pre-built frames to one daphne WebSocket connection."""
+
+    __slots__ = ("protocol", "transport", "limit")
+
+    def __init__(self, protocol: Any, transport: Any) -> None:
+        self.protocol = protocol
+        self.transport = transport
+        self.limit = protocol.maxMessagePayloadSize
+
+    def write(self, frame: bytes) -> bool:
+        """Write one frame; False (nothing written) when the connection is not open
+        for it, after which the caller must use the ASGI send for good, so that
+        no frame it sends later can overtake one still queued there."""
+        protocol = self.protocol
+        transport = self.transport
+        if (
+            protocol.state != protocol.STATE_OPEN
+            or protocol.send_queue
+            or not transport.connected
+            or transport.disconnecting
+            or (self.limit and len(frame) > self.limit)
+        ):
+            return False
+        if transport.dataBuffer or transport._tempDataLen:
+            # Bytes are waiting for the socket to drain: queue behind them.
+            transport.write(frame)
+            return True
+        sent = transport.writeSomeData(frame)
+        if isinstance(sent, BaseException):
+            return False
+        if sent < len(frame):
+            transport.write(frame[sent:])
+        return True
+
+
+def direct_writer(send: Callable[..., Any]) -> DirectWriter | None:
+    """A writer for the daphne connection behind an ASGI ``send``, or None.
+
+    daphne hands each application ``partial(server.handle_reply, protocol)``.
+    Channels' session middleware wraps it in a method that acts only on HTTP
+    responses and passes ``websocket.send`` straight through, so it is looked
+    through. Anything else (a test communicator, another server, TLS
+    terminated in the process, a negotiated extension) gets None.
+    """
+    ws_protocol = sys.modules.get("daphne.ws_protocol")
+    tcp = sys.modules.get("twisted.internet.tcp")
+    if ws_protocol is None or tcp is None:
+        return None
+    session_wrapper = getattr(sys.modules.get("channels.sessions"), "InstanceSessionWrapper", None)
+    while session_wrapper is not None and isinstance(getattr(send, "__self__", None), session_wrapper):
+        send = send.__self__.real_send
+    if not isinstance(send, functools.partial) or not send.args:
+        return None
+    protocol = send.args[0]
+    if not isinstance(protocol, ws_protocol.WebSocketProtocol):
+        return None
+    transport = protocol.transport
+    if (
+        not isinstance(transport, tcp.Connection)
+        or protocol.state != protocol.STATE_OPEN
+        or protocol._perMessageCompress is not None
+        or protocol.maskServerFrames
+        or protocol.autoFragmentSize
+        or not hasattr(transport, "_tempDataLen")
+    ):
+        return None
+    return DirectWriter(protocol, transport)
