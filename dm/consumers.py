@@ -235,10 +235,13 @@ class RoomConsumer(ConversationConsumer):
 
     async def heartbeat(self) -> None:
         """Keep this socket's presence row fresh; announce users whose server process died."""
-        gone = await database_sync_to_async(services.presence_refresh)(
+        beat = await database_sync_to_async(services.presence_refresh)(
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
-        for user in gone:
+        if beat.back:
+            # Every socket in the room, this user's own included, was told they left.
+            await self.announce(protocol.join_frame, to_self=True)
+        for user in beat.gone:
             await group_send(
                 self.group, protocol.relay_event(protocol.leave_frame(user), sender=user["id"], presence="leave")
             )
@@ -250,8 +253,9 @@ class RoomConsumer(ConversationConsumer):
         if last:
             await self.announce(protocol.leave_frame)
 
-    async def announce(self, build: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """Send this user's join or leave to the room's other sockets."""
+    async def announce(self, build: Callable[[dict[str, Any]], dict[str, Any]], *, to_self: bool = False) -> None:
+        """Send this user's join or leave to the room's other sockets (``to_self``: the user's own too)."""
         frame = build(protocol.user_dict(self.user))
-        event = protocol.relay_event(frame, exclude_user=self.user_id, sender=self.user_id, presence=frame["type"])
+        exclude_user = None if to_self else self.user_id
+        event = protocol.relay_event(frame, exclude_user=exclude_user, sender=self.user_id, presence=frame["type"])
         await group_send(self.group, event)

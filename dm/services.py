@@ -409,24 +409,34 @@ def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> b
     return bool(deleted) and not _fresh_rows(conversation_id, user_id).exists()
 
 
-def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PresenceBeat:
+    """What one room socket's heartbeat found."""
+
+    # This socket's row had been swept as stale (its process stalled past the
+    # limit) and it was the user's only one: the room was told they left.
+    back: bool
+    # Users whose last socket's process died (user dicts): announce their leave.
+    gone: list[dict[str, Any]]
+
+
+def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> PresenceBeat:
     """Keep an open room socket's presence row fresh (heartbeat) and sweep the room.
 
     Rows of sockets whose server process died are never deleted by their owner;
-    the first heartbeat to find them deletes them and returns the users (as
-    user dicts) who are now gone, so the caller can announce their ``leave``.
-    Every room socket beats, so the usual beat is two statements and no
-    transaction: stamp this row, and ask whether the room has stale ones.
+    the first heartbeat to find them deletes them and reports the users who are
+    now gone, so the caller can announce their ``leave``. Every room socket
+    beats, so the usual beat is two statements and no transaction: stamp this
+    row, and ask whether the room has stale ones.
     """
     now = timezone.now()
+    back = False
     if not Presence.objects.filter(channel_name=channel_name).update(seen_at=now):
-        # Swept while this process stalled past the stale limit: put it back.
-        _presence_put(conversation_id, user_id, channel_name, now)
+        back = presence_enter(conversation_id=conversation_id, user_id=user_id, channel_name=channel_name)
     stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
     stale = Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before)
-    if not stale.exists():
-        return []
-    return _presence_sweep(conversation_id, stale)
+    gone = _presence_sweep(conversation_id, stale) if stale.exists() else []
+    return PresenceBeat(back=back, gone=gone)
 
 
 @transaction.atomic

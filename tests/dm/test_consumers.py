@@ -14,7 +14,7 @@ from django.utils import timezone
 from dm import services
 from dm.models import Block, Conversation, Membership, Message, Presence
 from social.realtime import protocol
-from social.realtime.groups import user_group
+from social.realtime.groups import room_group, user_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -459,6 +459,27 @@ async def test_heartbeat_keeps_presence_fresh(connect, users, room, settings):
     await sync_to_async(Presence.objects.update)(seen_at=old)
     await asyncio.sleep(0.4)
     assert await sync_to_async(Presence.objects.filter(seen_at__gt=old).count)() == 1
+
+
+async def test_a_user_swept_while_their_process_stalled_is_announced_back(connect, users, room, settings):
+    """Another socket's sweep told the room bob left; bob's next heartbeat says he is back."""
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
+    carol = await connect("carol", "/ws/rooms/general/")
+    await carol.until_ready()
+    bob = await connect("bob", "/ws/rooms/general/")
+    await bob.until_ready()
+    assert (await carol.recv_type("join"))["user"]["username"] == "bob"
+    # What the sweeping socket does: publish the leave, having deleted the row.
+    bob_user = protocol.user_dict(users["bob"])
+    await get_channel_layer().group_send(
+        room_group(room.pk),
+        protocol.relay_event(protocol.leave_frame(bob_user), sender=bob_user["id"], presence="leave"),
+    )
+    await sync_to_async(Presence.objects.filter(user=users["bob"]).delete)()
+    for socket in (carol, bob):
+        assert (await socket.recv_type("leave"))["user"] == bob_user
+        assert (await socket.recv_type("join"))["user"] == bob_user
+    assert await sync_to_async(Presence.objects.filter(user=users["bob"]).exists)()
 
 
 async def test_heartbeat_announces_users_whose_server_died(connect, users, room, settings):

@@ -252,6 +252,25 @@ def test_stale_presence_rows_do_not_count(users):
     assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
 
 
+def test_heartbeat_of_a_swept_socket_brings_its_user_back(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    services.presence_enter(**where, channel_name="stalled")
+    assert services.presence_refresh(**where, channel_name="stalled") == services.PresenceBeat(back=False, gone=[])
+    Presence.objects.filter(channel_name="stalled").delete()
+    assert selectors.room_online(conversation_id=room.pk) == []
+    assert services.presence_refresh(**where, channel_name="stalled").back is True
+    assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
+
+
+def test_heartbeat_of_a_swept_socket_is_no_news_while_another_tab_kept_the_user_in(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    services.presence_enter(**where, channel_name="other-tab")
+    assert services.presence_refresh(**where, channel_name="swept-tab").back is False
+    assert Presence.objects.filter(channel_name="swept-tab").exists()
+
+
 # Access.
 
 
