@@ -80,7 +80,10 @@ def channel_layers_config(env: Mapping[str, str]) -> dict[str, Any]:
     url = env.get("REDIS_URL")
     if not url:
         return {
-            "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 500, "expiry": 60}}
+            "default": {
+                "BACKEND": "social.realtime.layers.RelayingInMemoryChannelLayer",
+                "CONFIG": {"capacity": 500, "expiry": 60},
+            }
         }
     kind = env.get("CHANNEL_LAYER", "pubsub")
     if kind not in ("pubsub", "core"):

@@ -1,4 +1,4 @@
-"""A Redis channel layer whose sockets outlive a Redis outage.
+"""Channel layers whose sockets outlive a Redis outage and take group messages directly.
 
 Stock ``RedisChannelLayer.receive`` raises when Redis is unreachable, which
 kills every consumer on the process (close 1011) for the length of the outage.
@@ -12,11 +12,14 @@ its client resumes with ``after``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import (
     RedisPubSubChannelLayer,
@@ -207,3 +210,50 @@ class ResilientRedisPubSubChannelLayer(RedisPubSubChannelLayer):
             self._layers[loop] = _ResilientLoopLayer(*self._args, **self._kwargs, channel_layer=self)
             _wrap_close(self, loop)
         return self._layers[loop]
+
+
+class RelayingInMemoryChannelLayer(InMemoryChannelLayer):
+    """The in-memory layer (one process: development, tests) with direct relays.
+
+    Stock ``group_send`` deep-copies the message into every member's queue with
+    a task each, and every consumer wakes to dispatch its copy. A socket that
+    registered a handler (``relay_directly``, as with the pub/sub layer) is
+    offered the message itself instead; what it declines is queued, marked
+    with ``QUEUED_KEY``, as before. Only a send made on the loop the socket
+    registered from is offered: sync code publishing from a thread of its own
+    (``async_to_sync``) must not write to another loop's sockets.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.direct: dict[str, tuple[Callable[[dict[str, Any]], bool], asyncio.AbstractEventLoop]] = {}
+
+    def relay_directly(self, channel: str, handler: Callable[[dict[str, Any]], bool] | None) -> None:
+        """Hand this channel's group messages to ``handler`` instead of its queue (None: stop)."""
+        if handler is None:
+            self.direct.pop(channel, None)
+        else:
+            self.direct[channel] = (handler, asyncio.get_running_loop())
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.require_valid_group_name(group)
+        self._clean_expired()
+        loop = asyncio.get_running_loop()
+        marked = None
+        for channel in list(self.groups.get(group, ())):
+            handler, handler_loop = self.direct.get(channel, (None, None))
+            copy = message
+            if handler is not None and handler_loop is loop:
+                if handler(message):
+                    continue
+                if marked is None:
+                    marked = {**message, QUEUED_KEY: True}
+                copy = marked
+            # A full queue drops the message, as the stock layer does; the
+            # client converges through ``after``.
+            with contextlib.suppress(ChannelFull):
+                await self.send(channel, copy)
+
+    async def flush(self) -> None:
+        await super().flush()
+        self.direct = {}

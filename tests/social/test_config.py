@@ -30,7 +30,7 @@ def test_postgres_binds_parameters_on_the_server_unless_turned_off():
 
 
 def test_in_memory_layer_and_local_cache_by_default():
-    assert channel_layers_config({})["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert channel_layers_config({})["default"]["BACKEND"] == "social.realtime.layers.RelayingInMemoryChannelLayer"
     assert cache_config({})["default"]["BACKEND"].endswith("LocMemCache")
 
 
@@ -71,6 +71,6 @@ def test_running_settings_follow_the_environment(settings):
             "social.realtime.layers.ResilientRedisPubSubChannelLayer",
         }
     else:
-        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "social.realtime.layers.RelayingInMemoryChannelLayer"
     expected_engine = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite3"
     assert settings.DATABASES["default"]["ENGINE"].endswith(expected_engine)

@@ -1,0 +1,75 @@
+"""The in-memory layer's direct relays (one process, no Redis): like the pub/sub layer's."""
+
+import asyncio
+import json
+import threading
+
+import pytest
+
+from social.realtime.layers import RelayingInMemoryChannelLayer
+from social.realtime.protocol import QUEUED_KEY, relay_event
+
+
+@pytest.fixture
+async def layer():
+    layer = RelayingInMemoryChannelLayer()
+    yield layer
+    await layer.flush()
+
+
+async def joined(layer, group):
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return channel
+
+
+def number(event):
+    return json.loads(event["text"])["n"]
+
+
+async def test_relays_go_to_the_handler_in_order_and_declined_ones_are_queued_marked(layer):
+    channel = await joined(layer, "room_1")
+    taken, accepting = [], {"now": False}
+
+    def handler(event):
+        if accepting["now"]:
+            taken.append(number(event))
+        return accepting["now"]
+
+    layer.relay_directly(channel, handler)
+    await layer.group_send("room_1", relay_event({"type": "message", "n": 1}))
+    queued = await asyncio.wait_for(layer.receive(channel), 1)
+    assert queued[QUEUED_KEY] is True
+    assert number(queued) == 1
+
+    accepting["now"] = True
+    for n in range(2, 12):
+        await layer.group_send("room_1", relay_event({"type": "message", "n": n}))
+    assert taken == list(range(2, 12))
+    assert channel not in layer.channels  # nothing was queued for the socket
+
+
+async def test_members_without_a_handler_get_unmarked_copies(layer):
+    relayed = await joined(layer, "room_2")
+    plain = await joined(layer, "room_2")
+    taken = []
+    layer.relay_directly(relayed, lambda event: taken.append(number(event)) or True)
+    await layer.group_send("room_2", relay_event({"type": "message", "n": 7}))
+    event = await asyncio.wait_for(layer.receive(plain), 1)
+    assert QUEUED_KEY not in event
+    assert (taken, number(event)) == ([7], 7)
+
+
+async def test_a_send_from_another_event_loop_is_queued_not_handed_over(layer):
+    """Sync code in a thread of its own publishes on its own loop: the socket's loop must dispatch."""
+    channel = await joined(layer, "room_3")
+    taken = []
+    layer.relay_directly(channel, lambda event: taken.append(event) or True)
+    thread = threading.Thread(
+        target=asyncio.run, args=(layer.group_send("room_3", relay_event({"type": "message", "n": 3})),)
+    )
+    thread.start()
+    thread.join()
+    event = await asyncio.wait_for(layer.receive(channel), 1)
+    assert taken == []
+    assert number(event) == 3
