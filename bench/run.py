@@ -53,7 +53,10 @@ TARGETS = {
 # is bounded by connect_budget_s and settle_max_s per scenario rather than by its speed.
 PARAMS: dict[str, Json] = {
     "full": {
-        "fanout_steps": [500, 1000, 1500, 2000, 3000, 5000, 7000, 10000, 14000, 20000, 28000, 40000, 56000, 80000],
+        "fanout_steps": [
+            *(500, 1000, 1500, 2000, 3000, 5000, 7000, 10000, 14000, 20000, 28000, 40000, 56000, 80000),
+            *(112000, 160000, 224000),
+        ],
         "fanout_step_s": 3.0,
         "notify_reps": 3,
         "dm_steps": [50, 100, 200, 400, 800],
@@ -1068,6 +1071,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--idle-connections", type=int, help="override the socket count of scenario 4")
     p.add_argument(
+        "--fanout-steps",
+        type=lambda text: [int(step) for step in text.split(",")],
+        metavar="N,N,...",
+        help="override the offered deliveries/s of scenarios 1 and 5",
+    )
+    p.add_argument(
         "--app-settings",
         default="social.settings",
         help="settings module for the app (e.g. bench.whatif_settings to try suggested tuning)",
@@ -1097,6 +1106,8 @@ def main(argv: list[str] | None = None) -> int:
     params = dict(PARAMS[mode])
     if args.idle_connections:
         params["idle_connections"] = args.idle_connections
+    if args.fanout_steps:
+        params["fanout_steps"] = args.fanout_steps
     # The load generator holds every socket in one process: stay under its descriptor limit.
     fd_limit = raise_nofile()
     if params["idle_connections"] > fd_limit - 200:
