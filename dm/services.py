@@ -393,9 +393,8 @@ def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at
 def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
     """Record one open room socket; True when it is the user's first (announce a join)."""
     _lock_member(conversation_id, user_id)
-    stale_before = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
-    # Rows of sockets whose process died are never deleted by their owner.
-    Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before).delete()
+    # Stale rows (a dead process's) do not count, and are left for the next
+    # heartbeat's sweep, which announces their users' leave.
     others = _fresh_rows(conversation_id, user_id).exclude(channel_name=channel_name).exists()
     _presence_put(conversation_id, user_id, channel_name, timezone.now())
     return not others

@@ -248,8 +248,21 @@ def test_stale_presence_rows_do_not_count(users):
     Presence.objects.update(seen_at=timezone.now() - timedelta(hours=1))
     assert selectors.room_online(conversation_id=room.pk) == []
     assert services.presence_enter(**where, channel_name="fresh") is True
-    assert not Presence.objects.filter(channel_name="dead-process").exists()
     assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
+    # The next beat sweeps the dead row; alice is still in, so nobody left.
+    assert services.presence_refresh(**where, channel_name="fresh") == services.PresenceBeat(back=False, gone=[])
+    assert not Presence.objects.filter(channel_name="dead-process").exists()
+
+
+def test_a_dead_users_row_is_left_for_the_sweep_that_announces_their_leave(users):
+    """Entering never deletes another user's stale row silently: that user's leave would never be sent."""
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    services.presence_enter(conversation_id=room.pk, user_id=users["bob"].pk, channel_name="dead-process")
+    Presence.objects.update(seen_at=timezone.now() - timedelta(hours=1))
+    alice = {"conversation_id": room.pk, "user_id": users["alice"].pk, "channel_name": "alice-tab"}
+    services.presence_enter(**alice)
+    beat = services.presence_refresh(**alice)
+    assert beat.gone == [{"id": users["bob"].pk, "username": "bob"}]
 
 
 def test_heartbeat_of_a_swept_socket_brings_its_user_back(users):
