@@ -93,6 +93,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     # Connection lifecycle.
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # disconnect() stops the relays too, but Channels skips it when a
+            # handler raises: a dead socket must not stay registered with the layer.
+            if getattr(self, "channel_layer", None) is not None and getattr(self, "channel_name", None):
+                self.relay_directly(None)
+
     async def connect(self) -> None:
         """Gate, authorise, join groups, accept, replay; refusals close with a 44xx code."""
         self.joined: list[str] = []

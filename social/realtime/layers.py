@@ -42,6 +42,21 @@ BATCH_MAX = 500
 BATCH_KEY = "__batch__"
 
 
+def _offered(handler: Callable[[dict[str, Any]], bool], event: dict[str, Any], channel: str) -> bool:
+    """Offer a group message to a socket's relay handler; True when it took it.
+
+    A handler that raises counts as having taken it (the frame is lost for that
+    socket; its client converges through ``after``), so one bad socket can
+    neither stop the delivery to the others nor, inside the pub/sub reader,
+    pass for a lost Redis connection (which would close every socket).
+    """
+    try:
+        return handler(event)
+    except Exception:
+        log.exception("relay to %s failed", channel)
+        return True
+
+
 class ResilientRedisChannelLayer(RedisChannelLayer):
     """``RedisChannelLayer`` that retries ``receive`` with back-off while Redis is down."""
 
@@ -128,7 +143,7 @@ class _ResilientShard(RedisSingleShardConnection):
                 continue
             if event is None:
                 event = layer.channel_layer.deserialize(data)
-            if not handler(event):
+            if not _offered(handler, event, channel):
                 if marked is None:
                     marked = layer.channel_layer.serialize({**event, QUEUED_KEY: True})
                 queue.put_nowait(marked)
@@ -244,7 +259,7 @@ class RelayingInMemoryChannelLayer(InMemoryChannelLayer):
             handler, handler_loop = self.direct.get(channel, (None, None))
             copy = message
             if handler is not None and handler_loop is loop:
-                if handler(message):
+                if _offered(handler, message, channel):
                     continue
                 if marked is None:
                     marked = {**message, QUEUED_KEY: True}

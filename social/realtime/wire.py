@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 _TEXT_FIN = 0x81
-_last_text: str | None = None
-_last_frame = b""
+# (text, its frame): one tuple, so the pair is always replaced together.
+_last: tuple[str | None, bytes] = (None, b"")
 
 
 def text_frame(text: str) -> bytes:
@@ -34,9 +34,10 @@ def text_frame(text: str) -> bytes:
     The relay hands every local socket the same decoded string object, so a
     one-entry cache keyed on identity builds each group message's frame once.
     """
-    global _last_text, _last_frame
-    if text is _last_text:
-        return _last_frame
+    global _last
+    last_text, last_frame = _last
+    if text is last_text:
+        return last_frame
     payload = text.encode()
     size = len(payload)
     if size < 126:
@@ -45,8 +46,9 @@ def text_frame(text: str) -> bytes:
         header = struct.pack("!BBH", _TEXT_FIN, 126, size)
     else:
         header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
-    _last_text, _last_frame = text, header + payload
-    return _last_frame
+    frame = header + payload
+    _last = (text, frame)
+    return frame
 
 
 class DirectWriter:

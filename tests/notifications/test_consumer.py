@@ -1,12 +1,17 @@
 """/ws/notifications/ through the whole ASGI stack with WebsocketCommunicator."""
 
+from unittest import mock
+
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.test import override_settings
 
 from dm.models import Conversation, Membership, Message
 from notifications.models import Notification
 from notifications.services import anotify
+from social.realtime.groups import control_group
+from social.realtime.protocol import EVENT_SESSION_CHECK
 from tests.notifications.conftest import bell_socket, until_ready
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -191,3 +196,20 @@ async def test_inbox_relay_events_are_forwarded(alice, alice_cookie):
             "conversation": 12,
             "message": None,
         }
+
+
+async def test_a_socket_whose_handler_failed_is_offered_no_more_relays(alice, alice_cookie):
+    """Channels skips disconnect() when a handler raises; the layer must still forget the socket."""
+    layer = get_channel_layer()
+    before = set(layer.direct)
+    with pytest.raises(RuntimeError, match="database down"):
+        async with bell_socket(alice_cookie) as socket:
+            await until_ready(socket)
+            [channel] = set(layer.direct) - before
+            failing = mock.patch(
+                "social.realtime.consumers.session_still_valid", side_effect=RuntimeError("database down")
+            )
+            with failing:
+                await layer.group_send(control_group(alice.pk), {"type": EVENT_SESSION_CHECK})
+                await socket.receive_output(2)
+    assert channel not in layer.direct

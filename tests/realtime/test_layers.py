@@ -101,3 +101,25 @@ async def test_a_large_batch_reaches_each_groups_sockets_once_whether_relayed_or
     # user_3 has no socket here, and nothing else arrives.
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(queued_channel), 0.2)
+
+
+async def test_a_handler_that_raises_does_not_pass_for_a_lost_connection(layer):
+    """The reader survives one bad socket: the others get every message and nobody is told to resume."""
+    broken_channel = await joined(layer, "room_5")
+    good_channel = await joined(layer, "room_5")
+
+    def broken(event):
+        raise RuntimeError("a bug in one socket")
+
+    taken = []
+    layer.relay_directly(broken_channel, broken)
+    layer.relay_directly(good_channel, lambda event: taken.append(event) or True)
+    for n in (5, 6):
+        await layer.group_send("room_5", relay_event({"type": "message", "n": n}))
+    for _ in range(100):
+        if len(taken) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert numbers(taken) == [5, 6]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(good_channel), 0.3)

@@ -73,3 +73,17 @@ async def test_a_send_from_another_event_loop_is_queued_not_handed_over(layer):
     event = await asyncio.wait_for(layer.receive(channel), 1)
     assert taken == []
     assert number(event) == 3
+
+
+async def test_a_handler_that_raises_neither_stops_the_others_nor_the_sender(layer):
+    broken_channel = await joined(layer, "room_5")
+    good_channel = await joined(layer, "room_5")
+
+    def broken(event):
+        raise RuntimeError("a bug in one socket")
+
+    taken = []
+    layer.relay_directly(broken_channel, broken)
+    layer.relay_directly(good_channel, lambda event: taken.append(number(event)) or True)
+    await layer.group_send("room_5", relay_event({"type": "message", "n": 5}))
+    assert taken == [5]
