@@ -201,9 +201,11 @@ def _users_or_die(cfg: Json, n: int) -> list[Json]:
 
 # -- scenario 1 / 5: room fan-out ---------------------------------------------------------------
 async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
-    """One sender in a room of ``members``; offered deliveries/s stepped; open-loop latency."""
+    """``senders`` (default 1) members of a room of ``members`` send in turn; offered deliveries/s
+    stepped; open-loop latency."""
     p = cfg["params"]
     members = int(p["members"])
+    senders = int(p.get("senders", 1))
     users = _users_or_die(cfg, members)
     tag = cfg["tag"].encode()
     state: Json = {"step": -1, "count": 0, "lat": [], "last": 0, "per_conn": [0] * members}
@@ -227,8 +229,8 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
     )
     log(f"fanout: {conn_stats['ok']}/{members} connected in {conn_stats['seconds']} s {conn_stats['errors'] or ''}")
     steps: list[Json] = []
-    sender = conns[0]
-    if sender is None or conn_stats["ok"] < members:
+    sending = conns[:senders]
+    if any(conn is None for conn in sending) or conn_stats["ok"] < members:
         await close_all(conns)
         return {"connect": conn_stats, "steps": steps, "error": "not all members connected"}
     conn_stats["settle_s"] = await settle(cfg["pids"].get("server"), float(p.get("settle_max_s", 20.0)))
@@ -241,7 +243,7 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
         closed_before = closed_stats(conns)["sockets_closed"]
 
         def send(i: int, intended: int, step_no: int = step_no) -> None:
-            sender.send_text(
+            sending[i % senders].send_text(
                 json.dumps(
                     {
                         "type": "message",
@@ -317,7 +319,7 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
             continue
         row = await run_step(offered, attempt_no)
         attempt_no += 1
-        if not row["keeps_up"] and not sender.closed.done():
+        if not row["keeps_up"] and not any(conn.closed.done() for conn in sending):
             # One more try before giving up on the step: on a shared 2-core machine a burst of
             # someone else's work can sink a 3 s step; a real ceiling fails twice.
             await settle(cfg["pids"].get("server"), float(p.get("settle_max_s", 20.0)))
@@ -327,8 +329,9 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
             row["first_attempt"] = {k: first[k] for k in ("delivered_ratio", "p50_ms", "p99_ms", "other_cpu_pct")}
         steps.append(row)
         failed = failed or not row["keeps_up"]
-        if sender.closed.done():
-            steps[-1]["error"] = f"the server closed the sender's socket (code {sender.close_code})"
+        closed_senders = [conn for conn in sending if conn.closed.done()]
+        if closed_senders:
+            steps[-1]["error"] = f"the server closed a sender's socket (code {closed_senders[0].close_code})"
             log(steps[-1]["error"])
             break
     await close_all(conns)

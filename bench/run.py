@@ -480,6 +480,7 @@ def fanout_params(ctx: Context) -> Json:
     """Scenario 1 parameters."""
     return {
         "members": 200,
+        "senders": ctx.args.fanout_senders,
         "steps": ctx.params["fanout_steps"],
         "step_s": ctx.params["fanout_step_s"],
         "p99_limit_ms": TARGETS["fanout_p99_ms"],
@@ -506,14 +507,15 @@ def sustained(result: Json, key: str = "ok") -> tuple[float | None, bool]:
 
 
 def scenario_1(ctx: Context) -> Json:
-    """Room fan-out: 200 members, one sender, offered deliveries/s stepped."""
+    """Room fan-out: 200 members, one sender (``--fanout-senders``), offered deliveries/s stepped."""
     base = fanout_params(ctx)
 
     def params_for(kind: str, srv: Server) -> Json:
         return {**base, "path": f"/ws/rooms/{ctx.room or 'bench-room'}/"}
 
     res = run_kinds(ctx, "fanout", params_for, ctx.args.layer, timeout=60 + len(base["steps"]) * (base["step_s"] + 8))
-    print_fanout("Scenario 1: room fan-out, 200 members, 1 sender", res)
+    senders = base["senders"]
+    print_fanout(f"Scenario 1: room fan-out, 200 members, {senders} sender{'s' if senders > 1 else ''}", res)
     return {"params": base, "layer": ctx.args.layer, "servers": res, "summary": fanout_summary(res, res)}
 
 
@@ -933,7 +935,9 @@ def targets(ctx: Context) -> list[Json]:
     sc = ctx.results.get("scenarios", {})
     out: list[Json] = []
     s1 = sc.get("1", {}).get("summary", {}).get("app")
-    if s1 and "skipped" not in sc["1"]["servers"].get("app", {}):
+    # The target is stated for one sender; runs with more are reported, not judged.
+    one_sender = sc.get("1", {}).get("params", {}).get("senders", 1) == 1
+    if s1 and one_sender and "skipped" not in sc["1"]["servers"].get("app", {}):
         ok = (s1["vs_p1"] or 0) >= TARGETS["fanout_vs_p1"] and (s1["vs_p0"] or 0) >= TARGETS["fanout_vs_p0"]
         out.append(
             {
@@ -1070,6 +1074,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--idle-connections", type=int, help="override the socket count of scenario 4")
+    p.add_argument(
+        "--fanout-senders",
+        type=int,
+        default=1,
+        metavar="N",
+        help="room members that send in turn in scenarios 1 and 5 (default 1, as the target states)",
+    )
     p.add_argument(
         "--fanout-steps",
         type=lambda text: [int(step) for step in text.split(",")],
