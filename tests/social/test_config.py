@@ -18,7 +18,8 @@ def test_sqlite_file_by_default():
 
 def test_postgres_when_database_url_is_set():
     config = database_config({"DATABASE_URL": "postgres://bob:secret@db.internal:6543/social"}, BASE)
-    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert config["ENGINE"] == "social.db.postgresql"
+    assert config["CONN_HEALTH_CHECKS"] is True
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 6543, "social", "bob")
 
 

@@ -1,0 +1,1 @@
+"""Database backends of the service (see ``social.db.postgresql``)."""
