@@ -59,12 +59,12 @@ def database_config(env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
     if config["ENGINE"] == "django.db.backends.postgresql":
         # Checks only connections that sat idle (social/db/postgresql/base.py).
         config["ENGINE"] = "social.db.postgresql"
-    if config["ENGINE"] == "social.db.postgresql" and env_bool(env, "DATABASE_SERVER_SIDE_BINDING", True):
-        # Parameters bound by the server, so psycopg prepares a statement after
-        # its fifth run and PostgreSQL stops parsing and planning the hot ones
-        # (a DM's store: p99 at 200 msg/s 515 -> 214 ms in the quick bench).
-        # Off behind a transaction-pooling PgBouncer older than 1.21.
-        config.setdefault("OPTIONS", {})["server_side_binding"] = True
+        if env_bool(env, "DATABASE_SERVER_SIDE_BINDING", True):
+            # Parameters bound by the server, so psycopg prepares a statement after
+            # its fifth run and PostgreSQL stops parsing and planning the hot ones
+            # (a DM's store: p99 at 200 msg/s 515 -> 214 ms in the quick bench).
+            # Off behind a transaction-pooling PgBouncer older than 1.21.
+            config.setdefault("OPTIONS", {})["server_side_binding"] = True
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     return config

@@ -9,6 +9,7 @@ import pytest
 from social.realtime.layers import BATCH_MAX, BATCH_MIN, ResilientRedisPubSubChannelLayer
 from social.realtime.protocol import QUEUED_KEY, relay_event
 from tests.conftest import REDIS_URL, needs_redis
+from tests.support.relays import broken_then_recording
 
 pytestmark = needs_redis
 
@@ -107,13 +108,7 @@ async def test_a_handler_that_raises_does_not_pass_for_a_lost_connection(layer):
     """The reader survives one bad socket: the others get every message and nobody is told to resume."""
     broken_channel = await joined(layer, "room_5")
     good_channel = await joined(layer, "room_5")
-
-    def broken(event):
-        raise RuntimeError("a bug in one socket")
-
-    taken = []
-    layer.relay_directly(broken_channel, broken)
-    layer.relay_directly(good_channel, lambda event: taken.append(event) or True)
+    taken = broken_then_recording(layer, broken_channel, good_channel)
     for n in (5, 6):
         await layer.group_send("room_5", relay_event({"type": "message", "n": n}))
     for _ in range(100):

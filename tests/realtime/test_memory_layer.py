@@ -8,6 +8,7 @@ import pytest
 
 from social.realtime.layers import RelayingInMemoryChannelLayer
 from social.realtime.protocol import QUEUED_KEY, relay_event
+from tests.support.relays import broken_then_recording
 
 
 @pytest.fixture
@@ -78,12 +79,6 @@ async def test_a_send_from_another_event_loop_is_queued_not_handed_over(layer):
 async def test_a_handler_that_raises_neither_stops_the_others_nor_the_sender(layer):
     broken_channel = await joined(layer, "room_5")
     good_channel = await joined(layer, "room_5")
-
-    def broken(event):
-        raise RuntimeError("a bug in one socket")
-
-    taken = []
-    layer.relay_directly(broken_channel, broken)
-    layer.relay_directly(good_channel, lambda event: taken.append(number(event)) or True)
+    taken = broken_then_recording(layer, broken_channel, good_channel)
     await layer.group_send("room_5", relay_event({"type": "message", "n": 5}))
-    assert taken == [5]
+    assert [number(event) for event in taken] == [5]
