@@ -438,6 +438,7 @@ def run_kinds(
 ) -> Json:
     """Run one scenario's load generator against each server kind, each on a fresh server."""
     out: Json = {}
+    kinds = tuple(kind for kind in kinds if kind in ctx.args.servers)
     # Connecting and settling are bounded separately from the scenario's own work.
     bounded = ctx.params["connect_budget_s"] + ctx.params["settle_max_s"] * 2
     for kind in kinds:
@@ -1086,6 +1087,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=lambda text: [int(step) for step in text.split(",")],
         metavar="N,N,...",
         help="override the offered deliveries/s of scenarios 1 and 5",
+    )
+    p.add_argument(
+        "--servers",
+        type=lambda text: tuple(text.split(",")),
+        default=KINDS,
+        metavar="KIND,...",
+        help="run only these of p0,p1,app (for diagnosis: ratios and targets need all three)",
     )
     p.add_argument(
         "--app-settings",
