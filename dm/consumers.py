@@ -6,6 +6,8 @@ One base serves both kinds; the subclasses differ in who may connect, what
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -19,6 +21,10 @@ from social.realtime.consumers import Denied, RealtimeConsumer
 from social.realtime.publish import group_send, group_send_many
 
 T = TypeVar("T")
+# A stored message: the service's result and the events that announce it.
+Stored = tuple[services.SendResult, list[tuple[str, dict[str, Any]]]]
+
+log = logging.getLogger(__name__)
 
 
 class ConversationConsumer(RealtimeConsumer):
@@ -30,7 +36,11 @@ class ConversationConsumer(RealtimeConsumer):
         protocol.CLIENT_READ: "on_read",
     }
 
+    queued_frames: ClassVar[frozenset[str]] = frozenset({protocol.CLIENT_MESSAGE})
+
     conversation: Conversation
+    # The task storing the outbox, while it runs.
+    storing: asyncio.Task[None] | None = None
     # Users this socket's user has blocked: their frames are dropped (rooms).
     blocked: frozenset[int] = frozenset()
 
@@ -47,6 +57,8 @@ class ConversationConsumer(RealtimeConsumer):
     # RealtimeConsumer hooks.
 
     async def authorize(self) -> None:
+        # Messages read from the socket and not yet stored (see on_message).
+        self.outbox: list[tuple[str, str | None]] = []
         await self.guarded(self.load)
         self.group = services.conversation_group(self.conversation)
 
@@ -83,18 +95,56 @@ class ConversationConsumer(RealtimeConsumer):
     # Frames from the client.
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        """Store, publish to the group's other sockets, then acknowledge with the echo.
+        """Queue the message; ``store_outbox`` stores, publishes and acknowledges it.
 
-        This socket is left out of the relay and gets its echo here, so the
-        acknowledgement always precedes the answer to the client's next frame.
+        The socket reads its next frame meanwhile, so messages that arrive
+        while a batch is being stored go together into the next one: one
+        database hop and one publishing round trip for all of them, instead
+        of a chain of round trips per message that caps a sender's rate.
         """
-        body, client_id = protocol.parse_message(frame)
-        result, events = await self.guarded(self.store_message, body, client_id)
-        if result.created:
-            # Published from the event loop after the commit, so the database
-            # thread never waits on Redis; the conversation's frame and the
-            # recipient's inbox frame go out together.
-            result.broadcast = (await group_send_many(events))[0]
+        self.outbox.append(protocol.parse_message(frame))
+        if self.storing is None or self.storing.done():
+            self.storing = asyncio.create_task(self.store_outbox())
+        if len(self.outbox) >= settings.REALTIME["PENDING_MESSAGES_PER_SOCKET"]:
+            # Stop reading the socket until the backlog is stored (backpressure).
+            await self.settle()
+
+    async def settle(self) -> None:
+        if self.storing is not None:
+            # Shielded: a cancelled reader must not cancel storing what it already read.
+            await asyncio.shield(self.storing)
+
+    async def store_outbox(self) -> None:
+        """Store, publish and acknowledge queued messages in order, a batch per round.
+
+        This socket is left out of the relay and gets its echo here, in the
+        order it sent; ``settle`` makes any other answer wait for them.
+        """
+        while self.outbox:
+            batch, self.outbox = self.outbox, []
+            try:
+                outcomes = await database_sync_to_async(self.store_messages, thread_sensitive=False)(batch)
+                # Published from the event loop after the commits, so the
+                # database thread never waits on Redis; each message's
+                # conversation frame and (DM) inbox frame go out together.
+                events = [event for outcome in outcomes if isinstance(outcome, tuple) for event in outcome[1]]
+                delivered = iter(await group_send_many(events) if events else [])
+                for (_, client_id), outcome in zip(batch, outcomes, strict=False):
+                    if isinstance(outcome, Exception):
+                        await self.answer_failure(outcome, client_id)
+                        continue
+                    result, message_events = outcome
+                    # Whether the conversation's frame (the first) went out.
+                    result.broadcast = [next(delivered) for _ in message_events][:1] == [True]
+                    await self.acknowledge(result, message_events)
+                if isinstance(outcomes[-1], Denied):
+                    # The socket is closing: what it sent after the refusal is not stored.
+                    self.outbox.clear()
+            except Exception:
+                log.exception("storing messages failed on %s", self.channel_name)
+
+    async def acknowledge(self, result: services.SendResult, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Echo a message to its sender: the relayed frame, or the stored one with ``broadcast: false``."""
         if result.created and result.broadcast:
             await self.send(text_data=events[0][1]["text"])
             return
@@ -123,9 +173,24 @@ class ConversationConsumer(RealtimeConsumer):
 
     # Sync work, run in the database thread.
 
-    def store_message(
-        self, body: str, client_id: str | None
-    ) -> tuple[services.SendResult, list[tuple[str, dict[str, Any]]]]:
+    def store_messages(self, batch: list[tuple[str, str | None]]) -> list[Stored | Exception]:
+        """Store a batch in order: per message its result and events, or why it failed.
+
+        A refusal ends the batch (the socket closes); another failure answers
+        only its own message.
+        """
+        outcomes: list[Stored | Exception] = []
+        for body, client_id in batch:
+            try:
+                outcomes.append(self.store_message(body, client_id))
+            except access.AccessDenied as denied:
+                outcomes.append(Denied(denied.close_code, str(denied)))
+                break
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+    def store_message(self, body: str, client_id: str | None) -> Stored:
         """Store the message if the user may still post (committed on return), build its events."""
         try:
             result = services.message_store(

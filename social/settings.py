@@ -165,6 +165,9 @@ REALTIME = {
     "USER_RATE_PER_SECOND": env_int(ENV, "WS_USER_RATE_PER_SECOND", 30),
     "RATE_STRIKES_BEFORE_CLOSE": env_int(ENV, "WS_RATE_STRIKES", 5),
     "MAX_SOCKETS_PER_USER": env_int(ENV, "WS_MAX_SOCKETS_PER_USER", 20),
+    # Chat messages a socket has read but not yet stored; at this many it stops
+    # reading until they are (they are stored in batches meanwhile).
+    "PENDING_MESSAGES_PER_SOCKET": env_int(ENV, "WS_PENDING_MESSAGES", 32),
     "TYPING_INTERVAL_SECONDS": 2.0,
     "RESUME_LIMIT": 500,
     # How often a room socket refreshes its presence row (< PRESENCE_STALE_SECONDS).

@@ -43,6 +43,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     # Client frame type -> name of the coroutine method that handles it.
     frame_handlers: ClassVar[dict[str, str]] = {}
+    # Frame types whose handler only queues work that answers by itself, in
+    # order: the next such frame is read without waiting. Any other frame, and
+    # any error, waits for that work first (``settle``).
+    queued_frames: ClassVar[frozenset[str]] = frozenset()
 
     user_id: int
     after: int | None
@@ -68,6 +72,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def stop(self) -> None:
         """Clean-up after the socket closed (presence)."""
+
+    async def settle(self) -> None:
+        """Finish the work ``queued_frames`` left running (before answering anything else)."""
 
     async def still_allowed(self) -> bool:
         """Re-checked on ``access.check`` events: False closes with 4403."""
@@ -168,7 +175,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.close(code)
 
     async def disconnect(self, code: int) -> None:
-        """Leave groups, free the socket slot, run the subclass clean-up (presence)."""
+        """Finish queued work, leave groups, free the socket slot, run the subclass clean-up (presence)."""
+        # What the client sent before it went is stored and published, not dropped.
+        await self.settle()
         if self.heartbeat_task is not None:
             self.heartbeat_task.cancel()
         self.relay_directly(None)
@@ -242,15 +251,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             handler_name = self.frame_handlers.get(frame["type"])
             if handler_name is None:
                 raise protocol.ProtocolError(protocol.UNKNOWN_TYPE, f"unknown frame type {frame['type'][:40]!r}")
+            if frame["type"] not in self.queued_frames:
+                # Answers go out in the order their frames came in.
+                await self.settle()
             handler: Callable[[dict[str, Any]], Awaitable[None]] = getattr(self, handler_name)
             await handler(frame)
-        except protocol.ProtocolError as error:
+        except Exception as error:
+            await self.settle()
+            await self.answer_failure(error, client_id)
+
+    async def answer_failure(self, error: Exception, client_id: str | None) -> None:
+        """Answer a frame that failed: an error frame, and for a refusal the close."""
+        if isinstance(error, protocol.ProtocolError):
             await self.send_error(error.code, error.message, error.client_id or client_id)
-        except Denied as denied:
-            await self.send_error(protocol.FORBIDDEN, denied.message, client_id)
-            await self.close(denied.close_code)
-        except Exception:
-            log.exception("frame handling failed on %s", self.channel_name)
+        elif isinstance(error, Denied):
+            await self.send_error(protocol.FORBIDDEN, error.message, client_id)
+            await self.close(error.close_code)
+        else:
+            log.error("frame handling failed on %s", self.channel_name, exc_info=error)
             await self.send_error(protocol.SERVER_ERROR, "the server could not handle this frame; try again", client_id)
 
     async def within_rate(self) -> bool:
@@ -260,6 +278,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.strikes = 0
             return True
         self.strikes += 1
+        await self.settle()
         if self.strikes > settings.REALTIME["RATE_STRIKES_BEFORE_CLOSE"]:
             await self.close(protocol.CLOSE_FLOODING)
         else:

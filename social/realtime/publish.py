@@ -89,11 +89,22 @@ async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> list[bool
 
     A layer with its own batch method (the pub/sub layer pipelines them into
     one Redis round trip, which then succeeds or fails as a whole) gets the
-    whole batch; any other layer gets concurrent ``group_send`` calls.
+    whole batch. Any other layer gets concurrent ``group_send`` calls, one
+    group's events after one another so that they arrive in order.
     """
     send_batch = getattr(get_channel_layer(), "group_send_many", None)
     if send_batch is None:
-        return list(await asyncio.gather(*(group_send(group, event) for group, event in events)))
+        by_group: dict[str, list[int]] = {}
+        for index, (group, _) in enumerate(events):
+            by_group.setdefault(group, []).append(index)
+        sent = [False] * len(events)
+
+        async def send_in_order(indexes: list[int]) -> None:
+            for index in indexes:
+                sent[index] = await group_send(*events[index])
+
+        await asyncio.gather(*(send_in_order(indexes) for indexes in by_group.values()))
+        return sent
     try:
         await send_batch(events)
     except Exception:

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from dm import services
+from dm.consumers import ConversationConsumer
 from dm.models import Block, Conversation, Membership, Message, Presence
 from social.realtime import protocol
 from social.realtime.groups import room_group, user_group
@@ -496,3 +497,75 @@ async def test_heartbeat_announces_users_whose_server_died(connect, users, room,
     leave = await bob.recv_type("leave")
     assert leave["user"]["username"] == "carol"
     assert not await sync_to_async(Presence.objects.filter(user=users["carol"]).exists)()
+
+
+# A burst of messages from one socket.
+
+
+async def test_a_burst_is_stored_in_batches_and_echoed_and_delivered_in_order(connect, users, room, settings):
+    settings.REALTIME = {**settings.REALTIME, "PENDING_MESSAGES_PER_SOCKET": 4}
+    batches = []
+    store_messages = ConversationConsumer.store_messages
+
+    def recording(self, batch):
+        batches.append(len(batch))
+        return store_messages(self, batch)
+
+    alice = await connect("alice", "/ws/rooms/general/")
+    bob = await connect("bob", "/ws/rooms/general/")
+    for socket in (alice, bob):
+        await socket.until_ready()
+    await alice.recv_type("join")
+    bodies = [f"m{n}" for n in range(12)]
+    with mock.patch.object(ConversationConsumer, "store_messages", recording):
+        for body in bodies:
+            await alice.send({"type": "message", "body": body, "client_id": body})
+        await alice.send({"type": "no-such-frame"})
+        echoes = [(await alice.recv())["message"] for _ in bodies]
+        # The answer to the frame after the burst comes after every echo.
+        assert (await alice.recv())["code"] == "unknown_type"
+    assert [echo["body"] for echo in echoes] == bodies
+    assert [(await bob.recv())["message"] for _ in bodies] == echoes
+    stored = await sync_to_async(list)(Message.objects.order_by("pk").values_list("pk", "body"))
+    assert stored == [(echo["id"], echo["body"]) for echo in echoes]
+    assert max(batches) > 1, batches
+    assert max(batches) <= 4, batches
+    assert await bob.silent()
+
+
+async def test_messages_sent_just_before_the_socket_closes_are_stored_and_delivered(connect, users, room):
+    alice = await connect("alice", "/ws/rooms/general/")
+    bob = await connect("bob", "/ws/rooms/general/")
+    for socket in (alice, bob):
+        await socket.until_ready()
+    await alice.recv_type("join")
+    for n in range(5):
+        await alice.send({"type": "message", "body": f"last words {n}"})
+    await alice.communicator.disconnect()
+    received = [(await bob.recv_type("message"))["message"]["body"] for _ in range(5)]
+    assert received == [f"last words {n}" for n in range(5)]
+    assert await message_count() == 5
+
+
+async def test_a_refused_burst_gets_one_error_then_the_close_and_stores_nothing(connect, users, secret):
+    bob = await connect("bob", "/ws/rooms/secret/")
+    await bob.until_ready()
+    await sync_to_async(Membership.objects.filter(conversation=secret, user=users["bob"]).delete)()
+    for n in range(6):
+        await bob.send({"type": "message", "body": "still in?", "client_id": f"c{n}"})
+    error = await bob.recv()
+    assert (error["code"], error["client_id"]) == ("forbidden", "c0")
+    assert await bob.closed_with() == 4403
+    assert await message_count() == 0
+
+
+async def test_a_bad_message_in_a_burst_is_answered_in_its_place(connect, users):
+    alice = await connect("alice", "/ws/dm/bob/")
+    await alice.until_ready()
+    await alice.send({"type": "message", "body": "one"})
+    await alice.send({"type": "message", "body": "   ", "client_id": "blank"})
+    await alice.send({"type": "message", "body": "two"})
+    assert (await alice.recv())["message"]["body"] == "one"
+    assert (await alice.recv())["client_id"] == "blank"
+    assert (await alice.recv())["message"]["body"] == "two"
+    assert await message_count() == 2

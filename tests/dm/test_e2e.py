@@ -121,6 +121,25 @@ async def test_room_with_three_users_presence_and_single_broadcast(daphne_server
     await carol.close()
 
 
+async def test_a_burst_of_room_messages_over_real_sockets_arrives_whole_and_in_order(daphne_server, users, cookies):
+    await sync_to_async(services.room_create)(creator=users["alice"], name="Burst", slug="burst", private=False)
+    bob = await WsClient.open(daphne_server, "/ws/rooms/burst/", cookie=cookies["bob"])
+    await bob.until_ready()
+    alice = await WsClient.open(daphne_server, "/ws/rooms/burst/", cookie=cookies["alice"])
+    await alice.until_ready()
+    # Within the default flood limits (a burst of 20).
+    bodies = [f"quick {n}" for n in range(15)]
+    for body in bodies:
+        await alice.send({"type": "message", "body": body})
+    echoes = [(await alice.recv_type("message"))["message"] for _ in bodies]
+    assert [echo["body"] for echo in echoes] == bodies
+    assert [(await bob.recv_type("message"))["message"] for _ in bodies] == echoes
+    assert await bob.silent(0.3)
+    assert await message_count() == len(bodies)
+    for socket in (alice, bob):
+        await socket.close()
+
+
 async def test_private_room_refuses_non_members(daphne_server, users, cookies):
     await sync_to_async(services.room_create)(creator=users["alice"], name="Secret", slug="secret", private=True)
     carol = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["carol"])
