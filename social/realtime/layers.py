@@ -29,6 +29,7 @@ from channels_redis.pubsub import (
 )
 from redis.exceptions import RedisError
 
+from social.realtime import wire
 from social.realtime.protocol import EVENT_LAYER_RECOVERED, QUEUED_KEY
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ MAX_RETRY_DELAY = 5.0
 BATCH_MIN = 16
 BATCH_MAX = 500
 BATCH_KEY = "__batch__"
+# A message on a group's own channel carrying several events for that group.
+GROUP_BATCH_KEY = "__events__"
 
 
 def _offered(handler: Callable[[dict[str, Any]], bool], event: dict[str, Any], channel: str) -> bool:
@@ -118,17 +121,26 @@ class _ResilientShard(RedisSingleShardConnection):
         name = message["channel"]
         name = name.decode() if isinstance(name, bytes) else name
         if name == layer.batch_channel:
-            for group_channel, event in layer.channel_layer.deserialize(message["data"])[BATCH_KEY]:
-                if group_channel in layer.groups:
-                    self._fan_out(group_channel, event=event)
+            with wire.coalesced():
+                for group_channel, event in layer.channel_layer.deserialize(message["data"])[BATCH_KEY]:
+                    if group_channel in layer.groups:
+                        self._fan_out(group_channel, event=event)
             return
-        if not layer.direct or name not in layer.groups or name in layer.channels:
+        if name in layer.channels or name not in layer.groups:
             super()._receive_message(message)
             return
-        self._fan_out(name, data=message["data"])
+        event = layer.channel_layer.deserialize(message["data"])
+        events = event.get(GROUP_BATCH_KEY)
+        if events is None:
+            self._fan_out(name, data=message["data"], event=event)
+            return
+        # Several messages for one group at once: each socket gets them in one write.
+        with wire.coalesced():
+            for event in events:
+                self._fan_out(name, event=event)
 
-    def _fan_out(self, group_channel: str, *, data: bytes | None = None, event: dict[str, Any] | None = None) -> None:
-        """Deliver one group message (as received, or decoded) to the group's local sockets."""
+    def _fan_out(self, group_channel: str, *, event: dict[str, Any], data: bytes | None = None) -> None:
+        """Deliver one decoded group message (``data``: as received, if it was) to the group's local sockets."""
         layer = self.channel_layer
         marked = None
         for channel in list(layer.groups.get(group_channel, ())):
@@ -141,8 +153,6 @@ class _ResilientShard(RedisSingleShardConnection):
                     data = layer.channel_layer.serialize(event)
                 queue.put_nowait(data)
                 continue
-            if event is None:
-                event = layer.channel_layer.deserialize(data)
             if not _offered(handler, event, channel):
                 if marked is None:
                     marked = layer.channel_layer.serialize({**event, QUEUED_KEY: True})
@@ -185,18 +195,23 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
         await self._get_shard(self.batch_channel).subscribe(self.batch_channel)
 
     async def group_send_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send to many groups at once.
+        """Send to many groups at once, each group's events in order.
 
         ``group_send`` in a loop costs a round trip each, one after another
         (the shard's publish lock); a job notifying a thousand users would wait
-        on a thousand of them. A few events are pipelined, one round trip per
-        Redis shard. From BATCH_MIN on they travel as batches of up to
-        BATCH_MAX events on the batch channel, which every process with
-        sockets hears and decodes once, delivering what is for its sockets:
-        one message to read per batch instead of one per group.
+        on a thousand of them. Events for one group travel as one message
+        (a chat socket's batch of messages: its members' sockets each get them
+        in one write). A few groups' messages are pipelined, one round trip per
+        Redis shard. From BATCH_MIN groups on they travel as batches of up to
+        BATCH_MAX events on the batch channel, which every process with sockets
+        hears and decodes once, delivering what is for its sockets: one message
+        to read per batch instead of one per group.
         """
-        if len(events) >= BATCH_MIN:
-            addressed = [[self._get_group_channel_name(group), event] for group, event in events]
+        by_channel: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for group, event in events:
+            by_channel[self._get_group_channel_name(group)].append(event)
+        if len(by_channel) >= BATCH_MIN:
+            addressed = [[channel, event] for channel, its_events in by_channel.items() for event in its_events]
             batches = [
                 (self.batch_channel, self.channel_layer.serialize({BATCH_KEY: addressed[i : i + BATCH_MAX]}))
                 for i in range(0, len(addressed), BATCH_MAX)
@@ -204,9 +219,14 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
             await self._get_shard(self.batch_channel).publish_many(batches)
             return
         by_shard: dict[_ResilientShard, list[tuple[str, bytes]]] = defaultdict(list)
-        for group, message in events:
-            channel = self._get_group_channel_name(group)
-            by_shard[self._get_shard(channel)].append((channel, self.channel_layer.serialize(message)))
+        serialize = self.channel_layer.serialize
+        for channel, its_events in by_channel.items():
+            items = by_shard[self._get_shard(channel)]
+            if len(its_events) == 1:
+                items.append((channel, serialize(its_events[0])))
+                continue
+            for i in range(0, len(its_events), BATCH_MAX):
+                items.append((channel, serialize({GROUP_BATCH_KEY: its_events[i : i + BATCH_MAX]})))
         for shard, items in by_shard.items():
             await shard.publish_many(items)
 

@@ -17,10 +17,11 @@ anywhere else ``direct_writer`` returns None and the caller uses the ASGI send.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _TEXT_FIN = 0x81
@@ -54,12 +55,16 @@ def text_frame(text: str) -> bytes:
 class DirectWriter:
     """Writes pre-built frames to one daphne WebSocket connection."""
 
-    __slots__ = ("protocol", "transport", "limit")
+    __slots__ = ("protocol", "transport", "limit", "held", "lost")
 
     def __init__(self, protocol: Any, transport: Any) -> None:
         self.protocol = protocol
         self.transport = transport
         self.limit = protocol.maxMessagePayloadSize
+        # Frames held back inside ``coalesced()``, written together at its end.
+        self.held: list[bytes] | None = None
+        # The socket failed a write: the connection is gone.
+        self.lost = False
 
     def write(self, frame: bytes) -> bool:
         """Write one frame; False (nothing written) when the connection is not open
@@ -68,23 +73,67 @@ class DirectWriter:
         protocol = self.protocol
         transport = self.transport
         if (
-            protocol.state != protocol.STATE_OPEN
+            self.lost
+            or protocol.state != protocol.STATE_OPEN
             or protocol.send_queue
             or not transport.connected
             or transport.disconnecting
             or (self.limit and len(frame) > self.limit)
         ):
             return False
+        if _coalescing is not None:
+            if self.held is None:
+                self.held = [frame]
+                _coalescing.append(self)
+            else:
+                self.held.append(frame)
+            return True
+        self.send(frame)
+        return True
+
+    def send(self, data: bytes) -> None:
+        """Hand bytes to the socket now, or queue them behind bytes still buffered."""
+        transport = self.transport
         if transport.dataBuffer or transport._tempDataLen:
             # Bytes are waiting for the socket to drain: queue behind them.
-            transport.write(frame)
-            return True
-        sent = transport.writeSomeData(frame)
+            transport.write(data)
+            return
+        sent = transport.writeSomeData(data)
         if isinstance(sent, BaseException):
-            return False
-        if sent < len(frame):
-            transport.write(frame[sent:])
-        return True
+            self.lost = True
+        elif sent < len(data):
+            transport.write(data[sent:])
+
+    def release(self) -> None:
+        """Write the frames held back, in one piece."""
+        held, self.held = self.held, None
+        if held:
+            self.send(held[0] if len(held) == 1 else b"".join(held))
+
+
+# Writers holding frames while ``coalesced()`` runs; None outside it.
+_coalescing: list[DirectWriter] | None = None
+
+
+@contextlib.contextmanager
+def coalesced() -> Iterator[None]:
+    """Within the block, each socket's frames are held and written in one piece at its end.
+
+    The pub/sub reader delivers a batch of a group's messages inside it, so a
+    socket gets k frames with one system call instead of k. Nothing else runs
+    on the event loop meanwhile, so no other write can come between.
+    """
+    global _coalescing
+    if _coalescing is not None:
+        yield
+        return
+    _coalescing = []
+    try:
+        yield
+    finally:
+        writers, _coalescing = _coalescing, None
+        for writer in writers:
+            writer.release()
 
 
 def direct_writer(send: Callable[..., Any]) -> DirectWriter | None:

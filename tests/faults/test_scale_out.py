@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from dm.models import Message
 from social.models import Comment, Post
 from tests.faults.conftest import GENEROUS_LIMITS
 from tests.support.clients import WsClient
@@ -230,6 +231,28 @@ async def test_reader_that_falls_behind_gets_every_frame_intact_and_in_order(sta
         if frame["type"] == "message":
             received.append(frame["message"]["body"])
     assert received == bodies
+
+
+async def test_a_senders_burst_reaches_members_on_both_processes_whole_and_in_order(two_servers, people, make_room):
+    """Messages sent back to back are stored and published in batches; every
+    member, on either process, and the sender's echoes see each once, in order."""
+    a, b = two_servers
+    users, cookies = people
+    await sync_to_async(make_room)("burst", *users.values())
+    readers = [
+        (await ready(server, "/ws/rooms/burst/", cookies[name]))[0] for server, name in [(a, "bob"), (b, "carol")]
+    ]
+    sender, _, _ = await ready(a, "/ws/rooms/burst/", cookies["alice"])
+    bodies = [f"burst {n}" for n in range(300)]
+    for body in bodies:
+        await sender.send({"type": "message", "body": body, "client_id": body})
+    echoes = [(await sender.recv_type("message", timeout=10))["message"] for _ in bodies]
+    assert [echo["body"] for echo in echoes] == bodies
+    assert [echo["id"] for echo in echoes] == sorted(echo["id"] for echo in echoes)
+    for reader in readers:
+        assert [(await reader.recv_type("message", timeout=10))["message"] for _ in bodies] == echoes
+        assert await reader.silent(0.3)
+    assert await sync_to_async(Message.objects.filter(body__startswith="burst ").count)() == len(bodies)
 
 
 def rss_kib(pid):

@@ -118,3 +118,25 @@ async def test_a_handler_that_raises_does_not_pass_for_a_lost_connection(layer):
     assert numbers(taken) == [5, 6]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(good_channel), 0.3)
+
+
+async def test_a_groups_several_events_travel_together_and_arrive_in_order(layer):
+    """A chat socket's batch: one message per group; relayed and queued sockets each get every event, in order."""
+    relayed_channel = await joined(layer, "room_6")
+    queued_channel = await joined(layer, "room_6")
+    other_channel = await joined(layer, "room_7")
+    taken = []
+    layer.relay_directly(relayed_channel, lambda event: taken.append(event) or True)
+    events = [("room_6", relay_event({"type": "message", "n": n})) for n in range(5)]
+    events.insert(2, ("room_7", relay_event({"type": "message", "n": 99})))
+    await layer.group_send_many(events)
+    queued = [await asyncio.wait_for(layer.receive(queued_channel), 2) for _ in range(5)]
+    assert numbers(queued) == list(range(5))
+    assert numbers([await asyncio.wait_for(layer.receive(other_channel), 2)]) == [99]
+    for _ in range(100):
+        if len(taken) == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert numbers(taken) == list(range(5))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(queued_channel), 0.2)
