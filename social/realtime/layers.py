@@ -271,19 +271,32 @@ class RelayingInMemoryChannelLayer(InMemoryChannelLayer):
             self.direct[channel] = (handler, asyncio.get_running_loop())
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        self.require_valid_group_name(group)
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Send to many groups at once, each group's events in order; a live
+        socket gets all its frames of the call in one write (``wire.coalesced``)."""
+        for group, _ in events:
+            self.require_valid_group_name(group)
         self._clean_expired()
         loop = asyncio.get_running_loop()
-        marked = None
-        for channel in list(self.groups.get(group, ())):
-            handler, handler_loop = self.direct.get(channel, (None, None))
-            copy = message
-            if handler is not None and handler_loop is loop:
-                if _offered(handler, message, channel):
-                    continue
-                if marked is None:
-                    marked = {**message, QUEUED_KEY: True}
-                copy = marked
+        queued: list[tuple[str, dict[str, Any]]] = []
+        with wire.coalesced():
+            for group, message in events:
+                marked = None
+                for channel in list(self.groups.get(group, ())):
+                    handler, handler_loop = self.direct.get(channel, (None, None))
+                    copy = message
+                    if handler is not None and handler_loop is loop:
+                        if _offered(handler, message, channel):
+                            continue
+                        if marked is None:
+                            marked = {**message, QUEUED_KEY: True}
+                        copy = marked
+                    queued.append((channel, copy))
+        # After the relays: a socket that declined one event declines the rest
+        # (it has a backlog), so its events still reach its queue in order.
+        for channel, copy in queued:
             # A full queue drops the message, as the stock layer does; the
             # client converges through ``after``.
             with contextlib.suppress(ChannelFull):

@@ -82,3 +82,19 @@ async def test_a_handler_that_raises_neither_stops_the_others_nor_the_sender(lay
     taken = broken_then_recording(layer, broken_channel, good_channel)
     await layer.group_send("room_5", relay_event({"type": "message", "n": 5}))
     assert [number(event) for event in taken] == [5]
+
+
+async def test_a_batch_reaches_relayed_and_queued_members_in_order_each_once(layer):
+    relayed = await joined(layer, "room_6")
+    plain = await joined(layer, "room_6")
+    other = await joined(layer, "room_7")
+    taken = []
+    layer.relay_directly(relayed, lambda event: taken.append(number(event)) or True)
+    events = [("room_6", relay_event({"type": "message", "n": n})) for n in range(5)]
+    events.insert(2, ("room_7", relay_event({"type": "message", "n": 99})))
+    await layer.group_send_many(events)
+    assert taken == list(range(5))
+    assert [number(await asyncio.wait_for(layer.receive(plain), 1)) for _ in range(5)] == list(range(5))
+    assert number(await asyncio.wait_for(layer.receive(other), 1)) == 99
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(layer.receive(plain), 0.1)
