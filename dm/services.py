@@ -24,7 +24,7 @@ from dm import selectors
 from dm.models import Block, Conversation, Membership, Message, Presence
 from social.realtime import protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
-from social.realtime.publish import group_send_sync, send_on_commit
+from social.realtime.publish import group_send_many, run_sync, send_on_commit
 
 
 @dataclass
@@ -247,10 +247,9 @@ def message_send(*, sender: Any, conversation: Conversation, body: str, client_i
     def publish() -> None:
         # Publish only once the row is committed, so a receiver (or a resume) can
         # never see a message that is later rolled back.
-        events = message_events(message=result.message, conversation=conversation)
-        result.broadcast = group_send_sync(*events[0])
-        for group, event in events[1:]:
-            group_send_sync(group, event)
+        # One hop to the publishing loop (one Redis round trip) for both frames.
+        sent = run_sync(group_send_many, message_events(message=result.message, conversation=conversation))
+        result.broadcast = sent[0]
 
     transaction.on_commit(publish, robust=True)
     return result

@@ -110,14 +110,22 @@ def test_the_recipients_unread_total_comes_with_the_stored_message(users, pair):
 
 
 def test_message_is_published_only_after_commit(users, pair, django_capture_on_commit_callbacks):
-    with mock.patch("dm.services.group_send_sync", return_value=True) as published:
+    published = []
+
+    def publish(send_many, events):
+        published.append(events)
+        return [True] * len(events)
+
+    with mock.patch("dm.services.run_sync", side_effect=publish):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             result = send(users, pair, "alice")
-        assert published.call_count == 0
+        assert published == []
         for callback in callbacks:
             callback()
-    group, event = published.call_args_list[0].args
+    # The conversation's frame and the recipient's inbox frame, in one batch.
+    [(group, event), (inbox_group, _)] = published[0]
     assert group == f"dm_{users['alice'].pk}_{users['bob'].pk}"
+    assert inbox_group == f"user_{users['bob'].pk}"
     assert event["sender"] == users["alice"].pk
     assert result.broadcast is True
 
