@@ -176,9 +176,20 @@ class ConversationConsumer(RealtimeConsumer):
     def store_messages(self, batch: list[tuple[str, str | None]]) -> list[Stored | Exception]:
         """Store a batch in order: per message its result and events, or why it failed.
 
-        A refusal ends the batch (the socket closes); another failure answers
-        only its own message.
+        On PostgreSQL a batch is one statement. Elsewhere each message is its
+        own; a refusal ends the batch (the socket closes) and another failure
+        answers only its own message.
         """
+        if len(batch) > 1 and services.stores_batches_in_one_statement():
+            try:
+                results = services.message_store_many(sender=self.user, conversation=self.conversation, items=batch)
+            except services.PostingRefused:
+                return [self.refusal()]
+            except Exception as error:
+                # Nothing or everything of the batch is stored: each message is
+                # answered with the error, and a resend with its client_id is safe.
+                return [error] * len(batch)
+            return [(result, self.events(result)) for result in results]
         outcomes: list[Stored | Exception] = []
         for body, client_id in batch:
             try:
@@ -190,6 +201,25 @@ class ConversationConsumer(RealtimeConsumer):
                 outcomes.append(error)
         return outcomes
 
+    def refusal(self) -> Denied:
+        """Why the user may no longer post here (the store refused)."""
+        try:
+            access.access_post(self.user, self.conversation)
+        except access.AccessDenied as denied:
+            return Denied(denied.close_code, str(denied))
+        return Denied(protocol.CLOSE_FORBIDDEN, "you may not post here")
+
+    def events(self, result: services.SendResult) -> list[tuple[str, dict[str, Any]]]:
+        """The events that announce a newly stored message (none for a resend)."""
+        if not result.created:
+            return []
+        return services.message_events(
+            message=result.message,
+            conversation=self.conversation,
+            exclude_channel=self.channel_name,
+            inbox_unread=result.inbox_unread,
+        )
+
     def store_message(self, body: str, client_id: str | None) -> Stored:
         """Store the message if the user may still post (committed on return), build its events."""
         try:
@@ -199,17 +229,7 @@ class ConversationConsumer(RealtimeConsumer):
         except services.PostingRefused:
             access.access_post(self.user, self.conversation)  # raises with the reason
             raise access.AccessDenied("you may not post here") from None
-        events = (
-            services.message_events(
-                message=result.message,
-                conversation=self.conversation,
-                exclude_channel=self.channel_name,
-                inbox_unread=result.inbox_unread,
-            )
-            if result.created
-            else []
-        )
-        return result, events
+        return result, self.events(result)
 
     def mark_read(self, message_id: int) -> None:
         """Re-check access, then move the read marker."""

@@ -200,6 +200,97 @@ def message_store(*, sender: Any, conversation: Conversation, body: str, client_
     return SendResult(message=message, created=True, inbox_unread=inbox_unread)
 
 
+# A batch of one sender's messages in one statement: the rows go in in the
+# batch's order (ids ascend with it), a client_id already stored (or repeated
+# within the batch) is skipped rather than failing the batch, and the first
+# row says whether the sender may post at all.
+_STORE_MESSAGES_POSTGRES_SQL = f"""
+    WITH allowed AS (
+        SELECT {selectors.POSTING_ALLOWED_SQL} AS ok
+    ), stored AS (
+        INSERT INTO {Message._meta.db_table} (conversation_id, sender_id, body, created_at, client_id)
+        SELECT %(conversation)s, %(poster)s, item.body, item.created_at, item.client_id
+        FROM unnest(%(bodies)s::text[], %(client_ids)s::text[], %(created_ats)s::timestamptz[])
+            WITH ORDINALITY AS item(body, client_id, created_at, n)
+        WHERE (SELECT ok FROM allowed)
+        ORDER BY item.n
+        ON CONFLICT (conversation_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
+        RETURNING id, client_id
+    ), touched AS (
+        UPDATE {Conversation._meta.db_table} SET last_message_at = %(last_created_at)s
+        WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM stored)
+    )
+    SELECT allowed.ok, stored.id, stored.client_id,
+           CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) END
+    FROM allowed LEFT JOIN stored ON true
+    ORDER BY stored.id
+"""
+
+
+def stores_batches_in_one_statement() -> bool:
+    """Whether ``message_store_many`` stores a batch with one statement here (PostgreSQL)."""
+    connection = connections[Message.objects.db]
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def message_store_many(
+    *, sender: Any, conversation: Conversation, items: list[tuple[str, str | None]]
+) -> list[SendResult]:
+    """Store one sender's (body, client_id) batch in order, as ``message_store`` would each.
+
+    On PostgreSQL outside a transaction it is one statement, atomic on its own;
+    elsewhere one ``message_store`` per item. Raises ``PostingRefused``
+    (nothing stored) when the sender may not post, and ``protocol.ProtocolError``
+    (nothing stored) for an item the protocol refuses.
+    """
+    items = [protocol.parse_message({"body": body, "client_id": client_id}) for body, client_id in items]
+    if not stores_batches_in_one_statement():
+        return [
+            message_store(sender=sender, conversation=conversation, body=body, client_id=client_id)
+            for body, client_id in items
+        ]
+    connection = connections[Message.objects.db]
+    created_ats = [timezone.now() for _ in items]
+    direct = conversation.kind == Conversation.Kind.DIRECT
+    peer_id = direct_peer_id(conversation=conversation, user_id=sender.pk) if direct else None
+    params = {
+        "conversation": conversation.pk,
+        "poster": sender.pk,
+        "peer": peer_id,
+        "reader": peer_id,
+        "bodies": [body for body, _ in items],
+        "client_ids": [client_id for _, client_id in items],
+        "created_ats": created_ats,
+        "last_created_at": created_ats[-1],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_MESSAGES_POSTGRES_SQL, params)
+        rows = cursor.fetchall()
+    if not rows[0][0]:
+        raise PostingRefused
+    stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before in rows if pk is not None]
+    results = []
+    for (body, client_id), created_at in zip(items, created_ats, strict=True):
+        # Rows come back in the batch's order; an item whose client_id does not
+        # come next was skipped as already stored.
+        if stored and stored[0][1] == client_id:
+            pk, _, unread_before = stored.pop(0)
+            message = Message.from_db(
+                connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
+            )
+            message.sender = sender
+            results.append(SendResult(message=message, created=True))
+            if unread_before is not None:
+                # The statement's snapshot counted none of the batch's rows.
+                results[-1].inbox_unread = unread_before + sum(result.created for result in results)
+            continue
+        existing = _stored(conversation, sender, client_id) if client_id is not None else None
+        if existing is None:
+            raise IntegrityError(f"message {client_id!r} was neither stored nor found")
+        results.append(SendResult(message=existing, created=False))
+    return results
+
+
 def message_events(
     *,
     message: Message,
