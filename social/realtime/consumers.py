@@ -167,6 +167,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.live = True
         self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
 
+    async def close_settled(self, code: int) -> None:
+        """Close once the work ``queued_frames`` left running has answered (never from inside it).
+
+        Events and the heartbeat close the socket from outside the frame
+        loop; the messages read before still get their echoes or errors.
+        """
+        await self.settle()
+        await self.close(code)
+
     async def refuse(self, code: int, message: str | None = None) -> None:
         """Accept then close with an application code, so the client can tell why."""
         await self.accept()
@@ -223,11 +232,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 if loop.time() >= next_recheck:
                     next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
                     if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-                        await self.close(protocol.CLOSE_REAUTHENTICATE)
+                        await self.close_settled(protocol.CLOSE_REAUTHENTICATE)
                         return
                     if not await self.still_allowed():
                         # A lost access.check event (removed from a room, blocked).
-                        await self.close(protocol.CLOSE_FORBIDDEN)
+                        await self.close_settled(protocol.CLOSE_FORBIDDEN)
                         return
                     await self.join_groups()
                     await limits.register_socket(self.user_id, self.channel_name)
@@ -358,7 +367,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def session_end(self, event: dict[str, Any]) -> None:
         """This session logged out: close its sockets."""
         if event.get("session_key") == self.session_key:
-            await self.close(protocol.CLOSE_NOT_LOGGED_IN)
+            await self.close_settled(protocol.CLOSE_NOT_LOGGED_IN)
 
     async def session_check(self, event: dict[str, Any]) -> None:
         """The user's sessions may have changed: re-check this socket's.
@@ -368,15 +377,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         close with 4001 and let the client reconnect with whatever cookie it has.
         """
         if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-            await self.close(protocol.CLOSE_REAUTHENTICATE)
+            await self.close_settled(protocol.CLOSE_REAUTHENTICATE)
 
     async def layer_recovered(self, event: dict[str, Any]) -> None:
         """The channel layer was unreachable: pushes were lost and a restarted Redis
         forgot this socket's groups. Close with 4012 so the client resumes with
         ``after`` and gets everything it missed."""
-        await self.close(protocol.CLOSE_RESUME)
+        await self.close_settled(protocol.CLOSE_RESUME)
 
     async def access_check(self, event: dict[str, Any]) -> None:
         """Membership or blocks changed: re-check this socket's access."""
         if not await self.still_allowed():
-            await self.close(protocol.CLOSE_FORBIDDEN)
+            await self.close_settled(protocol.CLOSE_FORBIDDEN)

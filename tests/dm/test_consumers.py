@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -15,7 +17,7 @@ from dm import services
 from dm.consumers import ConversationConsumer
 from dm.models import Block, Conversation, Membership, Message, Presence
 from social.realtime import protocol
-from social.realtime.groups import room_group, user_group
+from social.realtime.groups import control_group, room_group, user_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -569,3 +571,29 @@ async def test_a_bad_message_in_a_burst_is_answered_in_its_place(connect, users)
     assert (await alice.recv())["client_id"] == "blank"
     assert (await alice.recv())["message"]["body"] == "two"
     assert await message_count() == 2
+
+
+async def test_a_close_from_an_event_comes_after_the_answers_to_messages_read_before_it(connect, users, room):
+    store_messages = ConversationConsumer.store_messages
+    storing = threading.Event()
+
+    def slow(self, batch):
+        storing.set()
+        time.sleep(0.4)  # a slow database: the event arrives while the messages are being stored
+        return store_messages(self, batch)
+
+    alice = await connect("alice", "/ws/rooms/general/")
+    await alice.until_ready()
+    with (
+        mock.patch.object(ConversationConsumer, "store_messages", slow),
+        mock.patch("social.realtime.consumers.session_still_valid", return_value=False),
+    ):
+        for n in range(3):
+            await alice.send({"type": "message", "body": f"m{n}"})
+        await asyncio.get_running_loop().run_in_executor(None, storing.wait, 2)
+        await asyncio.sleep(0.1)  # the socket reads the other two meanwhile
+        await get_channel_layer().group_send(control_group(users["alice"].pk), {"type": protocol.EVENT_SESSION_CHECK})
+        bodies = [(await alice.recv_type("message", timeout=5))["message"]["body"] for _ in range(3)]
+        assert await alice.closed_with() == protocol.CLOSE_REAUTHENTICATE
+    assert bodies == ["m0", "m1", "m2"]
+    assert await message_count() == 3
