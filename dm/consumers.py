@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 from channels.db import database_sync_to_async
@@ -39,8 +39,9 @@ class ConversationConsumer(RealtimeConsumer):
     queued_frames: ClassVar[frozenset[str]] = frozenset({protocol.CLIENT_MESSAGE})
 
     conversation: Conversation
-    # The task storing the outbox, while it runs.
+    # The task storing the outbox, while it runs, and the size of the batch it holds.
     storing: asyncio.Task[None] | None = None
+    in_flight: int = 0
     # Users this socket's user has blocked: their frames are dropped (rooms).
     blocked: frozenset[int] = frozenset()
 
@@ -105,7 +106,7 @@ class ConversationConsumer(RealtimeConsumer):
         self.outbox.append(protocol.parse_message(frame))
         if self.storing is None or self.storing.done():
             self.storing = asyncio.create_task(self.store_outbox())
-        if len(self.outbox) >= settings.REALTIME["PENDING_MESSAGES_PER_SOCKET"]:
+        if len(self.outbox) + self.in_flight >= settings.REALTIME["PENDING_MESSAGES_PER_SOCKET"]:
             # Stop reading the socket until the backlog is stored (backpressure).
             await self.settle()
 
@@ -115,13 +116,14 @@ class ConversationConsumer(RealtimeConsumer):
             await asyncio.shield(self.storing)
 
     async def store_outbox(self) -> None:
-        """Store, publish and acknowledge queued messages in order, a batch per round.
+        """Store, publish and answer queued messages in order, a batch per round.
 
         This socket is left out of the relay and gets its echo here, in the
         order it sent; ``settle`` makes any other answer wait for them.
         """
         while self.outbox:
             batch, self.outbox = self.outbox, []
+            self.in_flight = len(batch)
             try:
                 outcomes = await database_sync_to_async(self.store_messages, thread_sensitive=False)(batch)
                 # Published from the event loop after the commits, so the
@@ -129,19 +131,28 @@ class ConversationConsumer(RealtimeConsumer):
                 # conversation frame and (DM) inbox frame go out together.
                 events = [event for outcome in outcomes if isinstance(outcome, tuple) for event in outcome[1]]
                 delivered = iter(await group_send_many(events) if events else [])
-                for (_, client_id), outcome in zip(batch, outcomes, strict=False):
-                    if isinstance(outcome, Exception):
-                        await self.answer_failure(outcome, client_id)
-                        continue
-                    result, message_events = outcome
-                    # Whether the conversation's frame (the first) went out.
-                    result.broadcast = [next(delivered) for _ in message_events][:1] == [True]
-                    await self.acknowledge(result, message_events)
-                if isinstance(outcomes[-1], Denied):
-                    # The socket is closing: what it sent after the refusal is not stored.
-                    self.outbox.clear()
-            except Exception:
+            except Exception as error:
                 log.exception("storing messages failed on %s", self.channel_name)
+                outcomes, delivered = [error] * len(batch), iter([])
+            for (_, client_id), outcome in zip(batch, outcomes, strict=False):
+                if isinstance(outcome, Exception):
+                    await self.answer_quietly(self.answer_failure(outcome, client_id))
+                    continue
+                result, message_events = outcome
+                # Whether the conversation's frame (the first) went out.
+                result.broadcast = [next(delivered) for _ in message_events][:1] == [True]
+                await self.answer_quietly(self.acknowledge(result, message_events))
+            self.in_flight = 0
+            if outcomes and isinstance(outcomes[-1], Denied):
+                # The socket is closing: what it sent after the refusal is not stored.
+                self.outbox.clear()
+
+    async def answer_quietly(self, answer: Awaitable[None]) -> None:
+        """Send one answer of a batch; a socket closed meanwhile (the message is stored) must not stop the rest."""
+        try:
+            await answer
+        except Exception:
+            log.debug("could not answer on %s", self.channel_name, exc_info=True)
 
     async def acknowledge(self, result: services.SendResult, events: list[tuple[str, dict[str, Any]]]) -> None:
         """Echo a message to its sender: the relayed frame, or the stored one with ``broadcast: false``."""
@@ -186,10 +197,11 @@ class ConversationConsumer(RealtimeConsumer):
             except services.PostingRefused:
                 return [self.refusal()]
             except Exception as error:
-                # Nothing or everything of the batch is stored: each message is
-                # answered with the error, and a resend with its client_id is safe.
+                # The statement stored all of the batch or none of it: each
+                # message is answered with the error, and a resend with its
+                # client_id is answered from the store if it was stored.
                 return [error] * len(batch)
-            return [(result, self.events(result)) for result in results]
+            return [result if isinstance(result, Exception) else (result, self.events(result)) for result in results]
         outcomes: list[Stored | Exception] = []
         for body, client_id in batch:
             try:
