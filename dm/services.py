@@ -235,13 +235,14 @@ def stores_batches_in_one_statement() -> bool:
 
 def message_store_many(
     *, sender: Any, conversation: Conversation, items: list[tuple[str, str | None]]
-) -> list[SendResult]:
+) -> list[SendResult | Exception]:
     """Store one sender's (body, client_id) batch in order, as ``message_store`` would each.
 
     On PostgreSQL outside a transaction it is one statement, atomic on its own;
     elsewhere one ``message_store`` per item. Raises ``PostingRefused``
     (nothing stored) when the sender may not post, and ``protocol.ProtocolError``
-    (nothing stored) for an item the protocol refuses.
+    (nothing stored) for an item the protocol refuses. An item whose client_id
+    was already stored but could not be read back is the exception that says why.
     """
     items = [protocol.parse_message({"body": body, "client_id": client_id}) for body, client_id in items]
     if not stores_batches_in_one_statement():
@@ -269,26 +270,44 @@ def message_store_many(
     if not rows[0][0]:
         raise PostingRefused
     stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before in rows if pk is not None]
-    results = []
+    results: list[SendResult | Exception] = []
+    skipped: list[int] = []
+    created = 0
     for (body, client_id), created_at in zip(items, created_ats, strict=True):
         # Rows come back in the batch's order; an item whose client_id does not
         # come next was skipped as already stored.
         if stored and stored[0][1] == client_id:
             pk, _, unread_before = stored.pop(0)
+            created += 1
             message = Message.from_db(
                 connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
             )
             message.sender = sender
-            results.append(SendResult(message=message, created=True))
-            if unread_before is not None:
-                # The statement's snapshot counted none of the batch's rows.
-                results[-1].inbox_unread = unread_before + sum(result.created for result in results)
-            continue
-        existing = _stored(conversation, sender, client_id) if client_id is not None else None
-        if existing is None:
-            raise IntegrityError(f"message {client_id!r} was neither stored nor found")
-        results.append(SendResult(message=existing, created=False))
+            # The statement's snapshot counted none of the batch's rows.
+            inbox_unread = None if unread_before is None else unread_before + created
+            results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
+        else:
+            skipped.append(len(results))
+            results.append(IntegrityError(f"message {client_id!r} was neither stored nor found"))
+    if skipped:
+        # The batch is committed: a failure to read the resent ones back is
+        # theirs alone, never the stored ones'.
+        try:
+            existing = _stored_by_client_id(conversation, sender, [items[index][1] for index in skipped])
+        except Exception as error:
+            existing, results = {}, [error if index in skipped else result for index, result in enumerate(results)]
+        for index in skipped:
+            message = existing.get(items[index][1])
+            if message is not None:
+                results[index] = SendResult(message=message, created=False)
     return results
+
+
+def _stored_by_client_id(conversation: Conversation, sender: Any, client_ids: list[str | None]) -> dict[str, Message]:
+    found = Message.objects.select_related("sender").filter(
+        conversation=conversation, sender=sender, client_id__in=[cid for cid in client_ids if cid is not None]
+    )
+    return {message.client_id: message for message in found}
 
 
 def message_events(

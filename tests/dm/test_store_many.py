@@ -6,7 +6,10 @@ message_store per item elsewhere; both must give the same results.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
+from django.db import OperationalError
 
 from dm import services
 from dm.models import Block, Conversation, Membership, Message
@@ -73,3 +76,15 @@ def test_each_dm_of_a_batch_carries_the_recipients_unread_total_after_it(users, 
     store(users, pair, [("earlier", None)])
     results = store(users, pair, [("a", None), ("b", "dup"), ("b", "dup"), ("c", None)])
     assert [result.inbox_unread for result in results] == [2, 3, None, 4]
+
+
+@needs_postgres
+def test_a_resend_that_cannot_be_read_back_fails_alone(users, pair):
+    [first] = store(users, pair, [("hello", "k1")])
+    lost = OperationalError("connection lost")
+    with mock.patch("dm.services._stored_by_client_id", side_effect=lost):
+        results = store(users, pair, [("new", "k2"), ("hello", "k1"), ("plain", None)])
+    assert results[1] is lost
+    assert [results[0].created, results[2].created] == [True, True]
+    assert Message.objects.count() == 3
+    assert first.message.pk not in (results[0].message.pk, results[2].message.pk)
