@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import struct
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 _TEXT_FIN = 0x81
 # (text, its frame): one tuple, so the pair is always replaced together.
@@ -81,10 +85,11 @@ class DirectWriter:
             or (self.limit and len(frame) > self.limit)
         ):
             return False
-        if _coalescing is not None:
+        holding = _local.holding
+        if holding is not None:
             if self.held is None:
                 self.held = [frame]
-                _coalescing.append(self)
+                holding.append(self)
             else:
                 self.held.append(frame)
             return True
@@ -111,8 +116,14 @@ class DirectWriter:
             self.send(held[0] if len(held) == 1 else b"".join(held))
 
 
-# Writers holding frames while ``coalesced()`` runs; None outside it.
-_coalescing: list[DirectWriter] | None = None
+class _Holding(threading.local):
+    # Writers holding frames while ``coalesced()`` runs in this thread; None outside it.
+    # Per thread: a loop in another thread (sync code publishing through
+    # ``async_to_sync``) must not make this loop's writes wait.
+    holding: list[DirectWriter] | None = None
+
+
+_local = _Holding()
 
 
 @contextlib.contextmanager
@@ -123,17 +134,21 @@ def coalesced() -> Iterator[None]:
     socket gets k frames with one system call instead of k. Nothing else runs
     on the event loop meanwhile, so no other write can come between.
     """
-    global _coalescing
-    if _coalescing is not None:
+    if _local.holding is not None:
         yield
         return
-    _coalescing = []
+    _local.holding = []
     try:
         yield
     finally:
-        writers, _coalescing = _coalescing, None
+        writers, _local.holding = _local.holding, None
         for writer in writers:
-            writer.release()
+            try:
+                writer.release()
+            except Exception:
+                # One broken connection must not keep the others' frames held.
+                writer.held, writer.lost = None, True
+                log.exception("writing held frames failed")
 
 
 def direct_writer(send: Callable[..., Any]) -> DirectWriter | None:

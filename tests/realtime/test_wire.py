@@ -1,5 +1,7 @@
 """Frames built once for a whole group, read back by a real WebSocket implementation."""
 
+import threading
+
 import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
@@ -129,3 +131,23 @@ def test_a_socket_that_failed_a_write_refuses_the_next_frame():
     direct = writer(transport)
     assert direct.write(wire.text_frame("lost with the connection"))
     assert not direct.write(wire.text_frame("next"))
+
+
+def test_coalescing_in_another_thread_does_not_hold_this_threads_writes():
+    transport = FakeTransport()
+    direct = writer(transport)
+    inside, release = threading.Event(), threading.Event()
+
+    def other_thread():
+        with wire.coalesced():
+            inside.set()
+            release.wait(2)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    inside.wait(2)
+    direct.write(wire.text_frame("now"))
+    release.set()
+    thread.join(2)
+    assert [texts(sent) for sent in transport.sent] == [["now"]]
+    assert direct.held is None
