@@ -287,14 +287,21 @@ class RoomConsumer(ConversationConsumer):
     """``/ws/rooms/<slug>/``: the room group, with presence across tabs and processes."""
 
     online: frozenset[int] = frozenset()  # who this socket's client was told is in the room
+    # user id -> version of the newest join or leave this socket's view reflects.
+    presence_seen: dict[int, int]
 
     def load(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
         self.conversation = access.access_room_join(self.user, slug)
         self.blocked = selectors.blocked_ids(user_id=self.user_id)
+        self.presence_seen = {}
 
     def ready_frame(self) -> dict[str, Any]:
         room = self.conversation
+        # Versions first: an announcement decided between the two reads is then
+        # newer than the version read, so it is not dropped for being old, and
+        # the online check below drops it if the list already shows it.
+        self.presence_seen = selectors.presence_versions(conversation_id=room.pk)
         online = selectors.room_online(conversation_id=room.pk, hidden_users=self.blocked)
         self.online = frozenset(user["id"] for user in online)
         return {
@@ -308,8 +315,11 @@ class RoomConsumer(ConversationConsumer):
         """Also drop a join or leave this socket's view of who is online already reflects.
 
         An announcement published just before this socket joined the group can
-        still reach it after its ``ready`` listed the outcome; the client then
-        sees each user join once and leave once, in turn.
+        still reach it after its ``ready`` listed the outcome, and one from
+        another process can arrive after a newer one (a sweeper's ``leave``
+        after the swept user's ``join``): the version drops the old one, so
+        the client sees each user join once and leave once, in turn, ending
+        in their real state.
         """
         if not super().wants(event):
             return False
@@ -317,6 +327,11 @@ class RoomConsumer(ConversationConsumer):
         if presence is None:
             return True
         user_id = event["sender"]
+        version = event.get("presence_version")
+        if version is not None:
+            if version <= self.presence_seen.get(user_id, 0):
+                return False
+            self.presence_seen[user_id] = version
         if (presence == "join") == (user_id in self.online):
             return False
         self.online ^= {user_id}
@@ -327,32 +342,37 @@ class RoomConsumer(ConversationConsumer):
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
         await super().start()
-        if first:
-            await self.announce(protocol.join_frame)
+        if first is not None:
+            await self.announce(protocol.join_frame, version=first)
 
     async def heartbeat(self) -> None:
         """Keep this socket's presence row fresh; announce users whose server process died."""
         beat = await database_sync_to_async(services.presence_refresh)(
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
-        if beat.back:
+        if beat.back is not None:
             # Every socket in the room, this user's own included, was told they left.
-            await self.announce(protocol.join_frame, to_self=True)
-        for user in beat.gone:
-            await group_send(
-                self.group, protocol.relay_event(protocol.leave_frame(user), sender=user["id"], presence="leave")
+            await self.announce(protocol.join_frame, version=beat.back, to_self=True)
+        for user, version in beat.gone:
+            event = protocol.relay_event(
+                protocol.leave_frame(user), sender=user["id"], presence="leave", presence_version=version
             )
+            await group_send(self.group, event)
 
     async def stop(self) -> None:
         last = await database_sync_to_async(services.presence_exit)(
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
-        if last:
-            await self.announce(protocol.leave_frame)
+        if last is not None:
+            await self.announce(protocol.leave_frame, version=last)
 
-    async def announce(self, build: Callable[[dict[str, Any]], dict[str, Any]], *, to_self: bool = False) -> None:
+    async def announce(
+        self, build: Callable[[dict[str, Any]], dict[str, Any]], *, version: int, to_self: bool = False
+    ) -> None:
         """Send this user's join or leave to the room's other sockets (``to_self``: the user's own too)."""
         frame = build(protocol.user_dict(self.user))
         exclude_user = None if to_self else self.user_id
-        event = protocol.relay_event(frame, exclude_user=exclude_user, sender=self.user_id, presence=frame["type"])
+        event = protocol.relay_event(
+            frame, exclude_user=exclude_user, sender=self.user_id, presence=frame["type"], presence_version=version
+        )
         await group_send(self.group, event)

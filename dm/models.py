@@ -112,3 +112,23 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} online in {self.conversation_id}"
+
+
+class PresenceVersion(models.Model):
+    """How many join/leave announcements a user's presence in a room has had.
+
+    Each announcement carries the next number, decided under the member lock,
+    so a room socket can drop one that arrives after a newer one (a sweeper's
+    ``leave`` and the swept user's ``join`` come from different processes).
+    Kept apart from the membership so it survives leaving and re-joining.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="presence_version_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.conversation_id}: {self.version}"

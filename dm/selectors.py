@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
-from dm.models import Block, Conversation, Membership, Message, Presence
+from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
 from social.realtime import protocol
 
 # The reads below run on every message and every frame a chat socket acts
@@ -134,6 +134,11 @@ def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozense
         .order_by("username")
     )
     return [protocol.user_dict(user) for user in users]
+
+
+def presence_versions(*, conversation_id: int) -> dict[int, int]:
+    """user id -> the version of the latest join or leave announced for them in the room."""
+    return dict(PresenceVersion.objects.filter(conversation_id=conversation_id).values_list("user_id", "version"))
 
 
 def room_members(*, conversation_id: int) -> list[Any]:

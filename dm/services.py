@@ -21,7 +21,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from dm import selectors
-from dm.models import Block, Conversation, Membership, Message, Presence
+from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
 from social.realtime import protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
 from social.realtime.publish import group_send_many, run_sync, send_on_commit
@@ -499,22 +499,24 @@ def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at
 
 
 @transaction.atomic
-def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
-    """Record one open room socket; True when it is the user's first (announce a join)."""
+def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> int | None:
+    """Record one open room socket; when it is the user's first, the version of the join to announce."""
     _lock_member(conversation_id, user_id)
     # Stale rows (a dead process's) do not count, and are left for the next
     # heartbeat's sweep, which announces their users' leave.
     others = _fresh_rows(conversation_id, user_id).exclude(channel_name=channel_name).exists()
     _presence_put(conversation_id, user_id, channel_name, timezone.now())
-    return not others
+    return None if others else _next_presence_version(conversation_id, user_id)
 
 
 @transaction.atomic
-def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
-    """Forget one closed room socket; True when it was the user's last (announce a leave)."""
+def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> int | None:
+    """Forget one closed room socket; when it was the user's last, the version of the leave to announce."""
     _lock_member(conversation_id, user_id)
     deleted, _ = Presence.objects.filter(channel_name=channel_name).delete()
-    return bool(deleted) and not _fresh_rows(conversation_id, user_id).exists()
+    if not deleted or _fresh_rows(conversation_id, user_id).exists():
+        return None
+    return _next_presence_version(conversation_id, user_id)
 
 
 @dataclass(frozen=True)
@@ -522,10 +524,12 @@ class PresenceBeat:
     """What one room socket's heartbeat found."""
 
     # This socket's row had been swept as stale (its process stalled past the
-    # limit) and it was the user's only one: the room was told they left.
-    back: bool
-    # Users whose last socket's process died (user dicts): announce their leave.
-    gone: list[dict[str, Any]]
+    # limit) and it was the user's only one: the room was told they left. The
+    # version of the join to announce, else None.
+    back: int | None
+    # Users whose last socket's process died: (user dict, version of the leave
+    # to announce).
+    gone: list[tuple[dict[str, Any], int]]
 
 
 def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -> PresenceBeat:
@@ -538,7 +542,7 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
     row, and ask whether the room has stale ones.
     """
     now = timezone.now()
-    back = False
+    back = None
     if not Presence.objects.filter(channel_name=channel_name).update(seen_at=now):
         back = presence_enter(conversation_id=conversation_id, user_id=user_id, channel_name=channel_name)
     stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
@@ -548,12 +552,28 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
 
 
 @transaction.atomic
-def _presence_sweep(conversation_id: int, stale: Any) -> list[dict[str, Any]]:
-    gone = []
+def _presence_sweep(conversation_id: int, stale: Any) -> list[tuple[dict[str, Any], int]]:
+    gone: dict[int, int] = {}
     for stale_user_id in sorted(set(stale.values_list("user_id", flat=True))):
         _lock_member(conversation_id, stale_user_id)
         # Only the sweeper whose DELETE removed rows announces, so one leave per user.
         deleted, _ = stale.filter(user_id=stale_user_id).delete()
         if deleted and not _fresh_rows(conversation_id, stale_user_id).exists():
-            gone.append(stale_user_id)
-    return [protocol.user_dict(user) for user in get_user_model().objects.filter(pk__in=gone).order_by("pk")]
+            gone[stale_user_id] = _next_presence_version(conversation_id, stale_user_id)
+    users = get_user_model().objects.filter(pk__in=gone).order_by("pk")
+    return [(protocol.user_dict(user), gone[user.pk]) for user in users]
+
+
+_NEXT_PRESENCE_VERSION_SQL = f"""
+    INSERT INTO {PresenceVersion._meta.db_table} (conversation_id, user_id, version) VALUES (%s, %s, 1)
+    ON CONFLICT (conversation_id, user_id) DO UPDATE SET version = {PresenceVersion._meta.db_table}.version + 1
+    RETURNING version
+"""
+
+
+def _next_presence_version(conversation_id: int, user_id: int) -> int:
+    # Called under _lock_member, so one user's announcements in one room are
+    # numbered in the order they are decided, across processes.
+    with connections[PresenceVersion.objects.db].cursor() as cursor:
+        cursor.execute(_NEXT_PRESENCE_VERSION_SQL, [conversation_id, user_id])
+        return cursor.fetchone()[0]

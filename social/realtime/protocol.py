@@ -271,6 +271,7 @@ def relay_event(
     sender: int | None = None,
     seq: int | None = None,
     presence: str | None = None,
+    presence_version: int | None = None,
 ) -> dict[str, Any]:
     """A channel-layer event carrying one frame serialised once for every receiver.
 
@@ -280,7 +281,8 @@ def relay_event(
     the id of the stored row the frame announces, so a socket that has just
     replayed up to some id drops the live copy of a row it already sent;
     ``presence`` (``"join"`` or ``"leave"``, of ``sender``) lets a room socket
-    drop an announcement its ``ready`` snapshot already reflects.
+    drop an announcement its ``ready`` snapshot already reflects, and
+    ``presence_version`` one that arrives after a newer one.
     """
     event: dict[str, Any] = {"type": EVENT_RELAY, "text": encode(frame)}
     if exclude_user is not None:
@@ -293,4 +295,6 @@ def relay_event(
         event["seq"] = seq
     if presence is not None:
         event["presence"] = presence
+    if presence_version is not None:
+        event["presence_version"] = presence_version
     return event

@@ -597,3 +597,22 @@ async def test_a_close_from_an_event_comes_after_the_answers_to_messages_read_be
         assert await alice.closed_with() == protocol.CLOSE_REAUTHENTICATE
     assert bodies == ["m0", "m1", "m2"]
     assert await message_count() == 3
+
+
+async def test_an_announcement_older_than_one_already_seen_is_dropped(connect, users, room):
+    """A sweeper's leave can reach Redis after the swept user's join back (two processes)."""
+    bob = await connect("bob", "/ws/rooms/general/")
+    _, ready = await bob.until_ready()
+    assert [user["username"] for user in ready["online"]] == ["bob"]
+    alice = {"id": users["alice"].pk, "username": "alice"}
+
+    async def announce(frame, version):
+        event = protocol.relay_event(frame, sender=alice["id"], presence=frame["type"], presence_version=version)
+        await get_channel_layer().group_send(room_group(room.pk), event)
+
+    await announce(protocol.join_frame(alice), 7)
+    await announce(protocol.leave_frame(alice), 6)  # decided before the join, arrived after it
+    assert await bob.recv() == {"type": "join", "user": alice}
+    assert await bob.silent()
+    await announce(protocol.leave_frame(alice), 8)
+    assert await bob.recv() == {"type": "leave", "user": alice}

@@ -242,11 +242,11 @@ def test_block_and_unblock(users):
 def test_presence_announces_first_tab_in_and_last_tab_out(users):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
-    assert services.presence_enter(**where, channel_name="one") is True
-    assert services.presence_enter(**where, channel_name="two") is False
-    assert services.presence_exit(**where, channel_name="one") is False
-    assert services.presence_exit(**where, channel_name="two") is True
-    assert services.presence_exit(**where, channel_name="two") is False
+    assert services.presence_enter(**where, channel_name="one") == 1
+    assert services.presence_enter(**where, channel_name="two") is None
+    assert services.presence_exit(**where, channel_name="one") is None
+    assert services.presence_exit(**where, channel_name="two") == 2
+    assert services.presence_exit(**where, channel_name="two") is None
 
 
 def test_stale_presence_rows_do_not_count(users):
@@ -255,10 +255,10 @@ def test_stale_presence_rows_do_not_count(users):
     services.presence_enter(**where, channel_name="dead-process")
     Presence.objects.update(seen_at=timezone.now() - timedelta(hours=1))
     assert selectors.room_online(conversation_id=room.pk) == []
-    assert services.presence_enter(**where, channel_name="fresh") is True
+    assert services.presence_enter(**where, channel_name="fresh") is not None
     assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
     # The next beat sweeps the dead row; alice is still in, so nobody left.
-    assert services.presence_refresh(**where, channel_name="fresh") == services.PresenceBeat(back=False, gone=[])
+    assert services.presence_refresh(**where, channel_name="fresh") == services.PresenceBeat(back=None, gone=[])
     assert not Presence.objects.filter(channel_name="dead-process").exists()
 
 
@@ -270,17 +270,19 @@ def test_a_dead_users_row_is_left_for_the_sweep_that_announces_their_leave(users
     alice = {"conversation_id": room.pk, "user_id": users["alice"].pk, "channel_name": "alice-tab"}
     services.presence_enter(**alice)
     beat = services.presence_refresh(**alice)
-    assert beat.gone == [{"id": users["bob"].pk, "username": "bob"}]
+    # bob's join was version 1: his leave is 2.
+    assert beat.gone == [({"id": users["bob"].pk, "username": "bob"}, 2)]
 
 
 def test_heartbeat_of_a_swept_socket_brings_its_user_back(users):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     services.presence_enter(**where, channel_name="stalled")
-    assert services.presence_refresh(**where, channel_name="stalled") == services.PresenceBeat(back=False, gone=[])
+    assert services.presence_refresh(**where, channel_name="stalled") == services.PresenceBeat(back=None, gone=[])
     Presence.objects.filter(channel_name="stalled").delete()
     assert selectors.room_online(conversation_id=room.pk) == []
-    assert services.presence_refresh(**where, channel_name="stalled").back is True
+    # The join was 1, so the join back is 2.
+    assert services.presence_refresh(**where, channel_name="stalled").back == 2
     assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
 
 
@@ -288,8 +290,25 @@ def test_heartbeat_of_a_swept_socket_is_no_news_while_another_tab_kept_the_user_
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     services.presence_enter(**where, channel_name="other-tab")
-    assert services.presence_refresh(**where, channel_name="swept-tab").back is False
+    assert services.presence_refresh(**where, channel_name="swept-tab").back is None
     assert Presence.objects.filter(channel_name="swept-tab").exists()
+
+
+@pytest.fixture
+def secret_room(users):
+    room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
+    services.room_invite(conversation=room, user=users["bob"])
+    return room
+
+
+def test_presence_versions_keep_growing_across_leaving_and_rejoining_the_room(users, secret_room):
+    where = {"conversation_id": secret_room.pk, "user_id": users["bob"].pk}
+    assert services.presence_enter(**where, channel_name="tab") == 1
+    services.room_remove(conversation=secret_room, user=users["bob"])
+    assert services.presence_exit(**where, channel_name="tab") == 2
+    services.room_invite(conversation=secret_room, user=users["bob"])
+    assert services.presence_enter(**where, channel_name="tab-again") == 3
+    assert selectors.presence_versions(conversation_id=secret_room.pk) == {users["bob"].pk: 3}
 
 
 # Access.
