@@ -205,12 +205,16 @@ class ConversationConsumer(RealtimeConsumer):
         outcomes: list[Stored | Exception] = []
         for body, client_id in batch:
             try:
-                outcomes.append(self.store_message(body, client_id))
-            except access.AccessDenied as denied:
-                outcomes.append(Denied(denied.close_code, str(denied)))
+                result = services.message_store(
+                    sender=self.user, conversation=self.conversation, body=body, client_id=client_id
+                )
+            except services.PostingRefused:
+                outcomes.append(self.refusal())
                 break
             except Exception as error:
                 outcomes.append(error)
+            else:
+                outcomes.append((result, self.events(result)))
         return outcomes
 
     def refusal(self) -> Denied:
@@ -231,17 +235,6 @@ class ConversationConsumer(RealtimeConsumer):
             exclude_channel=self.channel_name,
             inbox_unread=result.inbox_unread,
         )
-
-    def store_message(self, body: str, client_id: str | None) -> Stored:
-        """Store the message if the user may still post (committed on return), build its events."""
-        try:
-            result = services.message_store(
-                sender=self.user, conversation=self.conversation, body=body, client_id=client_id
-            )
-        except services.PostingRefused:
-            access.access_post(self.user, self.conversation)  # raises with the reason
-            raise access.AccessDenied("you may not post here") from None
-        return result, self.events(result)
 
     def mark_read(self, message_id: int) -> None:
         """Re-check access, then move the read marker."""

@@ -87,12 +87,37 @@ def direct_conversation_get_or_create(*, user_a: Any, user_b: Any) -> Conversati
     return conversation
 
 
-def _stored(conversation: Conversation, sender: Any, client_id: str) -> Message | None:
-    return (
-        Message.objects.select_related("sender")
-        .filter(conversation=conversation, sender=sender, client_id=client_id)
-        .first()
+def _stored(conversation: Conversation, sender: Any, client_ids: list[str]) -> dict[str, Message]:
+    """The sender's stored messages in the conversation with these client_ids, by client_id."""
+    found = Message.objects.select_related("sender").filter(
+        conversation=conversation, sender=sender, client_id__in=client_ids
     )
+    return {message.client_id: message for message in found}
+
+
+def _poster_params(conversation: Conversation, sender: Any) -> dict[str, Any]:
+    """The parameters the posting check and the DM recipient's unread count need."""
+    direct = conversation.kind == Conversation.Kind.DIRECT
+    peer_id = direct_peer_id(conversation=conversation, user_id=sender.pk) if direct else None
+    return {"conversation": conversation.pk, "poster": sender.pk, "peer": peer_id, "reader": peer_id}
+
+
+def _built_message(
+    connection: Any,
+    *,
+    conversation: Conversation,
+    sender: Any,
+    pk: int,
+    body: str,
+    created_at: Any,
+    client_id: str | None,
+) -> Message:
+    """The Message a store just inserted, without reading it back."""
+    message = Message.from_db(
+        connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
+    )
+    message.sender = sender
+    return message
 
 
 # The insert and the conversation's activity stamp run on every message, so
@@ -132,13 +157,8 @@ def _insert_message(
 ) -> tuple[Message, int | None]:
     """Store the message if the sender may post: (message, the DM recipient's unread total or None)."""
     created_at = timezone.now()
-    direct = conversation.kind == Conversation.Kind.DIRECT
-    peer_id = direct_peer_id(conversation=conversation, user_id=sender.pk) if direct else None
     params = {
-        "conversation": conversation.pk,
-        "poster": sender.pk,
-        "peer": peer_id,
-        "reader": peer_id,
+        **_poster_params(conversation, sender),
         "body": body,
         "created_at": connection.ops.adapt_datetimefield_value(created_at),
         "client_id": client_id,
@@ -152,7 +172,7 @@ def _insert_message(
             pk, inbox_unread = row
         else:
             member, blocked = selectors.posting_rights(
-                conversation_id=conversation.pk, user_id=sender.pk, peer_id=peer_id
+                conversation_id=conversation.pk, user_id=sender.pk, peer_id=params["peer"]
             )
             if not member or blocked:
                 raise PostingRefused
@@ -162,10 +182,15 @@ def _insert_message(
             cursor.execute(_TOUCH_CONVERSATION_SQL, params)
             # Counted after the commit by message_events.
             inbox_unread = None
-    message = Message.from_db(
-        connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
+    message = _built_message(
+        connection,
+        conversation=conversation,
+        sender=sender,
+        pk=pk,
+        body=body,
+        created_at=created_at,
+        client_id=client_id,
     )
-    message.sender = sender
     return message, inbox_unread
 
 
@@ -193,7 +218,7 @@ def message_store(*, sender: Any, conversation: Conversation, body: str, client_
     except IntegrityError:
         # A resend, or the same client_id racing in from another tab: answer
         # with the stored one.
-        existing = _stored(conversation, sender, client_id) if client_id is not None else None
+        existing = _stored(conversation, sender, [client_id]).get(client_id) if client_id is not None else None
         if existing is None:
             raise
         return SendResult(message=existing, created=False)
@@ -252,13 +277,8 @@ def message_store_many(
         ]
     connection = connections[Message.objects.db]
     created_ats = [timezone.now() for _ in items]
-    direct = conversation.kind == Conversation.Kind.DIRECT
-    peer_id = direct_peer_id(conversation=conversation, user_id=sender.pk) if direct else None
     params = {
-        "conversation": conversation.pk,
-        "poster": sender.pk,
-        "peer": peer_id,
-        "reader": peer_id,
+        **_poster_params(conversation, sender),
         "bodies": [body for body, _ in items],
         "client_ids": [client_id for _, client_id in items],
         "created_ats": created_ats,
@@ -270,44 +290,46 @@ def message_store_many(
     if not rows[0][0]:
         raise PostingRefused
     stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before in rows if pk is not None]
-    results: list[SendResult | Exception] = []
-    skipped: list[int] = []
+    results: list[SendResult | Exception | None] = []
     created = 0
     for (body, client_id), created_at in zip(items, created_ats, strict=True):
         # Rows come back in the batch's order; an item whose client_id does not
-        # come next was skipped as already stored.
-        if stored and stored[0][1] == client_id:
-            pk, _, unread_before = stored.pop(0)
-            created += 1
-            message = Message.from_db(
-                connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
+        # come next was skipped as already stored (None here, looked up below).
+        if not stored or stored[0][1] != client_id:
+            results.append(None)
+            continue
+        pk, _, unread_before = stored.pop(0)
+        created += 1
+        message = _built_message(
+            connection,
+            conversation=conversation,
+            sender=sender,
+            pk=pk,
+            body=body,
+            created_at=created_at,
+            client_id=client_id,
+        )
+        # The statement's snapshot counted none of the batch's rows.
+        inbox_unread = None if unread_before is None else unread_before + created
+        results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
+    resent = [client_id for (_, client_id), result in zip(items, results, strict=True) if result is None]
+    if not resent:
+        return results
+    # The batch is committed: a failure to read the resent ones back is
+    # theirs alone, never the stored ones'.
+    try:
+        existing, lookup_error = _stored(conversation, sender, resent), None
+    except Exception as error:
+        existing, lookup_error = {}, error
+    for index, ((_, client_id), result) in enumerate(zip(items, results, strict=True)):
+        if result is None:
+            message = existing.get(client_id)
+            results[index] = (
+                SendResult(message=message, created=False)
+                if message is not None
+                else lookup_error or IntegrityError(f"message {client_id!r} was neither stored nor found")
             )
-            message.sender = sender
-            # The statement's snapshot counted none of the batch's rows.
-            inbox_unread = None if unread_before is None else unread_before + created
-            results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
-        else:
-            skipped.append(len(results))
-            results.append(IntegrityError(f"message {client_id!r} was neither stored nor found"))
-    if skipped:
-        # The batch is committed: a failure to read the resent ones back is
-        # theirs alone, never the stored ones'.
-        try:
-            existing = _stored_by_client_id(conversation, sender, [items[index][1] for index in skipped])
-        except Exception as error:
-            existing, results = {}, [error if index in skipped else result for index, result in enumerate(results)]
-        for index in skipped:
-            message = existing.get(items[index][1])
-            if message is not None:
-                results[index] = SendResult(message=message, created=False)
     return results
-
-
-def _stored_by_client_id(conversation: Conversation, sender: Any, client_ids: list[str | None]) -> dict[str, Message]:
-    found = Message.objects.select_related("sender").filter(
-        conversation=conversation, sender=sender, client_id__in=[cid for cid in client_ids if cid is not None]
-    )
-    return {message.client_id: message for message in found}
 
 
 def message_events(

@@ -82,7 +82,7 @@ def test_each_dm_of_a_batch_carries_the_recipients_unread_total_after_it(users, 
 def test_a_resend_that_cannot_be_read_back_fails_alone(users, pair):
     [first] = store(users, pair, [("hello", "k1")])
     lost = OperationalError("connection lost")
-    with mock.patch("dm.services._stored_by_client_id", side_effect=lost):
+    with mock.patch("dm.services._stored", side_effect=lost):
         results = store(users, pair, [("new", "k2"), ("hello", "k1"), ("plain", None)])
     assert results[1] is lost
     assert [results[0].created, results[2].created] == [True, True]
