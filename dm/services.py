@@ -104,7 +104,6 @@ def _poster_params(conversation: Conversation, sender: Any) -> dict[str, Any]:
 
 def _built_message(
     connection: Any,
-    *,
     conversation: Conversation,
     sender: Any,
     pk: int,
@@ -182,15 +181,7 @@ def _insert_message(
             cursor.execute(_TOUCH_CONVERSATION_SQL, params)
             # Counted after the commit by message_events.
             inbox_unread = None
-    message = _built_message(
-        connection,
-        conversation=conversation,
-        sender=sender,
-        pk=pk,
-        body=body,
-        created_at=created_at,
-        client_id=client_id,
-    )
+    message = _built_message(connection, conversation, sender, pk, body, created_at, client_id)
     return message, inbox_unread
 
 
@@ -300,15 +291,7 @@ def message_store_many(
             continue
         pk, _, unread_before = stored.pop(0)
         created += 1
-        message = _built_message(
-            connection,
-            conversation=conversation,
-            sender=sender,
-            pk=pk,
-            body=body,
-            created_at=created_at,
-            client_id=client_id,
-        )
+        message = _built_message(connection, conversation, sender, pk, body, created_at, client_id)
         # The statement's snapshot counted none of the batch's rows.
         inbox_unread = None if unread_before is None else unread_before + created
         results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
