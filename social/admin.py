@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -6,6 +7,11 @@ from django.http import HttpRequest
 
 from social import services
 from social.models import Comment, Post
+
+# The admin signs in through allauth's login page, so its password-guessing
+# throttle (ACCOUNT_RATE_LIMITS) covers staff accounts too; the admin's own
+# form has no limit at all.
+admin.site.login = secure_admin_login(admin.site.login)
 
 
 @admin.register(Post)

@@ -18,15 +18,19 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
+from social.proxy import TrustedProxyMiddleware  # noqa: E402
 from social.routing import websocket_urlpatterns  # noqa: E402
 
 if "*" in settings.ALLOWED_HOSTS:
     # The origin validator would accept any Origin: cross-site WebSocket hijacking.
     raise ImproperlyConfigured("ALLOWED_HOSTS must list real host names when WebSockets are served, not '*'.")
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    ),
+    settings.TRUSTED_PROXIES,
 )

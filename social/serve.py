@@ -43,7 +43,6 @@ def daphne_argv(*, bind: str = "127.0.0.1", port: int | None = 8000, fd: int | N
         str(WEBSOCKET_TIMEOUT),
         "--application-close-timeout",
         "5",
-        "--proxy-headers",
         "social.asgi:application",
     ]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from social.config import cache_config, channel_layers_config, database_config, env_bool, env_int, env_list
+from social.proxy import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV = os.environ
@@ -24,6 +25,9 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
 
 ALLOWED_HOSTS = env_list(ENV, "ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+# (addresses or networks); from anyone else those headers are dropped.
+TRUSTED_PROXIES = parse_networks(env_list(ENV, "TRUSTED_PROXIES", []))
 CSRF_TRUSTED_ORIGINS = env_list(ENV, "CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [

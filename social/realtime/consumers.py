@@ -389,3 +389,15 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Membership or blocks changed: re-check this socket's access."""
         if not await self.still_allowed():
             await self.close_settled(protocol.CLOSE_FORBIDDEN)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Every WebSocket path no route serves: accepted and closed with 4404.
+
+    Without it URLRouter raises for an unknown path and daphne answers 500
+    with a traceback in the log; a client is better told "no such thing".
+    """
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(protocol.CLOSE_NOT_FOUND)

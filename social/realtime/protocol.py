@@ -110,12 +110,14 @@ def parse_message(frame: dict[str, Any]) -> tuple[str, str | None]:
     if client_id is not None:
         if not isinstance(client_id, str) or not client_id:
             raise ProtocolError(INVALID, "client_id must be a non-empty string")
+        if not _storable(client_id):
+            raise ProtocolError(INVALID, "client_id contains characters that cannot be stored")
         if len(client_id) > limits()["MAX_CLIENT_ID_CHARS"]:
             raise ProtocolError(TOO_LONG, f"client_id longer than {limits()['MAX_CLIENT_ID_CHARS']} characters")
     body = frame.get("body")
     if not isinstance(body, str):
         raise ProtocolError(INVALID, "body must be a string", client_id)
-    if "\x00" in body or _has_lone_surrogate(body):
+    if not _storable(body):
         raise ProtocolError(INVALID, "body contains characters that cannot be stored", client_id)
     body = body.strip()
     if not body:
@@ -125,12 +127,15 @@ def parse_message(frame: dict[str, Any]) -> tuple[str, str | None]:
     return body, client_id
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def _storable(text: str) -> bool:
+    """False for text a database column cannot hold: a NUL (PostgreSQL) or a lone surrogate."""
+    if "\x00" in text:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return False
+    return True
 
 
 def parse_id(value: Any, field: str = "id") -> int:

@@ -35,9 +35,14 @@ class Browserish:
         return "; ".join(f"{c.name}={c.value}" for c in self.jar)
 
     def request(
-        self, method: str, path: str, data: dict[str, Any] | None = None, json_body: Any = None
+        self,
+        method: str,
+        path: str,
+        data: dict[str, Any] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, str]:
-        headers = {"Origin": self.server.origin, "Referer": self.server.url + path}
+        headers = {"Origin": self.server.origin, "Referer": self.server.url + path, **(headers or {})}
         body = None
         if json_body is not None:
             body = json.dumps(json_body).encode()
