@@ -30,6 +30,13 @@ class NotFound(AccessDenied):
     close_code = protocol.CLOSE_NOT_FOUND
 
 
+class Deactivated(AccessDenied):
+    """The user's account was deactivated (by any path) after the socket opened."""
+
+    status = 401
+    close_code = protocol.CLOSE_NOT_LOGGED_IN
+
+
 def access_peer(user: Any, username: str) -> Any:
     """The active user named ``username``, who is not ``user``."""
     peer = get_user_model().objects.filter(username=username, is_active=True).first()
@@ -75,7 +82,7 @@ def access_room_manage(user: Any, slug: str) -> Conversation:
 
 
 def access_post(user: Any, conversation: Conversation) -> None:
-    """Refuse unless the user may write to the conversation right now (member, and not blocked in a DM).
+    """Refuse unless the user may write to the conversation right now (active, member, not blocked in a DM).
 
     One query: it runs before every frame a socket acts on.
     """
@@ -84,8 +91,10 @@ def access_post(user: Any, conversation: Conversation) -> None:
         if conversation.kind == Conversation.Kind.DIRECT
         else None
     )
-    member, blocked = selectors.posting_rights(conversation_id=conversation.pk, user_id=user.pk, peer_id=peer_id)
-    if not member:
+    rights = selectors.posting_rights(conversation_id=conversation.pk, user_id=user.pk, peer_id=peer_id)
+    if not rights.active:
+        raise Deactivated("this account is deactivated")
+    if not rights.member:
         raise AccessDenied("you are not a member of this conversation")
-    if blocked:
+    if rights.blocked:
         raise AccessDenied("messages between you and this user are blocked")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ from social.realtime import protocol
 # (docs/benchmarks.md). Table and column names come from the models.
 _MESSAGE, _MEMBERSHIP = Message._meta.db_table, Membership._meta.db_table
 _CONVERSATION, _BLOCK = Conversation._meta.db_table, Block._meta.db_table
+_USER = get_user_model()._meta.db_table
 
 INBOX_UNREAD_SQL = f"""
     SELECT COUNT(*) FROM {_MESSAGE} m
@@ -36,9 +39,14 @@ _IS_MEMBER_SQL = f"""EXISTS(SELECT 1 FROM {_MEMBERSHIP}
                             WHERE conversation_id = %(conversation)s AND user_id = %(poster)s)"""
 _IS_BLOCKED_SQL = f"""EXISTS(SELECT 1 FROM {_BLOCK} WHERE (blocker_id = %(poster)s AND blocked_id = %(peer)s)
                                              OR (blocker_id = %(peer)s AND blocked_id = %(poster)s))"""
+# Whether ``poster``'s account is active: checked with every frame that acts, so
+# an account deactivated by any path (a bulk ``update()`` sends no signal) stops
+# posting at its next frame, at the cost of one primary-key probe in a query
+# that runs anyway.
+_IS_ACTIVE_SQL = f"EXISTS(SELECT 1 FROM {_USER} WHERE id = %(poster)s AND is_active)"
 # True while ``poster`` may write to ``conversation``.
-POSTING_ALLOWED_SQL = f"{_IS_MEMBER_SQL} AND NOT {_IS_BLOCKED_SQL}"
-_POSTING_RIGHTS_SQL = f"SELECT {_IS_MEMBER_SQL}, {_IS_BLOCKED_SQL}"
+POSTING_ALLOWED_SQL = f"{_IS_ACTIVE_SQL} AND {_IS_MEMBER_SQL} AND NOT {_IS_BLOCKED_SQL}"
+_POSTING_RIGHTS_SQL = f"SELECT {_IS_ACTIVE_SQL}, {_IS_MEMBER_SQL}, {_IS_BLOCKED_SQL}"
 
 
 def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -74,11 +82,25 @@ def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
     return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
 
 
-def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> tuple[bool, bool]:
-    """(is a member, is blocked from/by ``peer_id``) in one query."""
+@dataclass(frozen=True)
+class PostingRights:
+    """What decides whether a user may write to a conversation right now."""
+
+    active: bool
+    member: bool
+    blocked: bool
+
+    @property
+    def allowed(self) -> bool:
+        """True when every condition holds."""
+        return self.active and self.member and not self.blocked
+
+
+def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> PostingRights:
+    """Account active, member, blocked from/by ``peer_id``: in one query."""
     params = {"conversation": conversation_id, "poster": user_id, "peer": peer_id}
-    member, blocked = _one_row(_POSTING_RIGHTS_SQL, params)
-    return bool(member), bool(blocked)
+    active, member, blocked = _one_row(_POSTING_RIGHTS_SQL, params)
+    return PostingRights(active=bool(active), member=bool(member), blocked=bool(blocked))
 
 
 def is_member(*, conversation_id: int, user_id: int) -> bool:

@@ -170,10 +170,8 @@ def _insert_message(
                 raise PostingRefused
             pk, inbox_unread = row
         else:
-            member, blocked = selectors.posting_rights(
-                conversation_id=conversation.pk, user_id=sender.pk, peer_id=params["peer"]
-            )
-            if not member or blocked:
+            rights = selectors.posting_rights(conversation_id=conversation.pk, user_id=sender.pk, peer_id=params["peer"])
+            if not rights.allowed:
                 raise PostingRefused
             returning = connection.features.can_return_columns_from_insert
             cursor.execute(_INSERT_MESSAGE_SQL + (" RETURNING id" if returning else ""), params)
