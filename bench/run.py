@@ -407,6 +407,7 @@ def prepare_app(ctx: Context) -> None:
         "WS_USER_RATE_PER_SECOND": high,
         "WS_RATE_STRIKES": high,
         "WS_MAX_SOCKETS_PER_USER": high,
+        "WS_CONNECTS_PER_MINUTE": high,
     }
     ctx.results["database"] = "postgresql" if url.startswith("postgres") else "sqlite"
     say(f"  database: {ctx.results['database']} ({url})")

@@ -170,7 +170,8 @@ def _insert_message(
                 raise PostingRefused
             pk, inbox_unread = row
         else:
-            rights = selectors.posting_rights(conversation_id=conversation.pk, user_id=sender.pk, peer_id=params["peer"])
+            peer_id = params["peer"]
+            rights = selectors.posting_rights(conversation_id=conversation.pk, user_id=sender.pk, peer_id=peer_id)
             if not rights.allowed:
                 raise PostingRefused
             returning = connection.features.can_return_columns_from_insert

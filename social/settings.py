@@ -169,6 +169,9 @@ REALTIME = {
     "USER_RATE_PER_SECOND": env_int(ENV, "WS_USER_RATE_PER_SECOND", 30),
     "RATE_STRIKES_BEFORE_CLOSE": env_int(ENV, "WS_RATE_STRIKES", 5),
     "MAX_SOCKETS_PER_USER": env_int(ENV, "WS_MAX_SOCKETS_PER_USER", 20),
+    # Sockets a user may open per minute (over all processes): connect/close
+    # churn would otherwise send every room member a join and a leave per cycle.
+    "CONNECTS_PER_MINUTE": env_int(ENV, "WS_CONNECTS_PER_MINUTE", 60),
     # Chat messages a socket has read but not yet stored; at this many it stops
     # reading until they are (they are stored in batches meanwhile).
     "PENDING_MESSAGES_PER_SOCKET": env_int(ENV, "WS_PENDING_MESSAGES", 32),

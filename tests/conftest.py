@@ -45,6 +45,7 @@ def _clean_counters() -> Iterator[None]:
         cache.clear()
     limits._local_windows.clear()
     limits._local_sockets.clear()
+    limits._local_connects.clear()
     limits._local_once.clear()
     yield
 

@@ -149,9 +149,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.after = protocol.parse_after(self.query_param("after"))
         except protocol.ProtocolError as error:
             self.after, after_error = None, error
-        count = await limits.register_socket(self.user_id, self.channel_name)
+        admission = await limits.socket_opened(self.user_id, self.channel_name)
         self.registered = True
-        if count > config["MAX_SOCKETS_PER_USER"]:
+        if admission.connects > config["CONNECTS_PER_MINUTE"]:
+            # Connect/close churn costs every room member a join and a leave
+            # while no frame budget applies: refused before any of that.
+            raise Denied(protocol.CLOSE_FLOODING, f"more than {config['CONNECTS_PER_MINUTE']} connections a minute")
+        if admission.sockets > config["MAX_SOCKETS_PER_USER"]:
             raise Denied(protocol.CLOSE_FLOODING, f"more than {config['MAX_SOCKETS_PER_USER']} open sockets")
         await self.authorize()
         # Before joining: from now on every group message passes relay_now, so
@@ -199,7 +203,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 log.warning("group_discard %s failed", group, exc_info=True)
         if self.registered:
             self.registered = False
-            await limits.unregister_socket(self.user_id, self.channel_name)
+            await limits.socket_closed(self.user_id, self.channel_name)
         if joined:
             try:
                 await self.stop()
@@ -214,8 +218,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.joined = groups
 
     async def heartbeat_loop(self) -> None:
-        """Every HEARTBEAT_SECONDS the subclass beat (presence); every SESSION_RECHECK_SECONDS
-        re-check the session and re-join the groups.
+        """Every HEARTBEAT_SECONDS refresh the socket registry and run the subclass beat (presence);
+        every SESSION_RECHECK_SECONDS re-check the session and re-join the groups.
 
         Revocation and Redis restarts arrive as events (session.*, layer.recovered),
         so the slow check is only a safety net (session expiry, a lost event) and
@@ -239,7 +243,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                         await self.close_settled(protocol.CLOSE_FORBIDDEN)
                         return
                     await self.join_groups()
-                    await limits.register_socket(self.user_id, self.channel_name)
+                await limits.socket_alive(self.user_id, self.channel_name)
                 await self.heartbeat()
             except asyncio.CancelledError:
                 raise

@@ -62,6 +62,7 @@ class TokenBucket:
 
 _local_windows: dict[tuple[int, int], int] = {}
 _local_sockets: dict[int, dict[str, float]] = {}
+_local_connects: dict[tuple[int, int], int] = {}
 
 
 async def user_frame_allowed(user_id: int) -> bool:
@@ -115,31 +116,75 @@ async def first_within(key: str, seconds: float) -> bool:
         return True
 
 
-async def register_socket(user_id: int, channel_name: str) -> int:
-    """Record an open socket; return how many live sockets the user has now."""
+@dataclass(frozen=True)
+class Admission:
+    """What the registry knew when a socket opened."""
+
+    # The user's live sockets, over all processes, this one included.
+    sockets: int
+    # Sockets the user opened in this minute, over all processes, this one included.
+    connects: int
+
+
+def _connect_window() -> int:
+    return int(time.time() // 60)
+
+
+async def socket_opened(user_id: int, channel_name: str) -> Admission:
+    """Record an opening socket and count the connect: one Redis round trip with Redis."""
     now = time.time()
     stale = now - settings.REALTIME["PRESENCE_STALE_SECONDS"]
+    window = _connect_window()
     client = _redis()
     if client is None:
         sockets = _local_sockets.setdefault(user_id, {})
         sockets[channel_name] = now
         for name in [n for n, seen in sockets.items() if seen < stale]:
             del sockets[name]
-        return len(sockets)
+        if len(_local_connects) > 10_000:
+            for old in [key for key in _local_connects if key[1] < window]:
+                del _local_connects[old]
+        key = (user_id, window)
+        _local_connects[key] = _local_connects.get(key, 0) + 1
+        return Admission(sockets=len(sockets), connects=_local_connects[key])
     key = f"{settings.REDIS_KEY_PREFIX}:rt:sockets:{user_id}"
+    connects_key = f"{settings.REDIS_KEY_PREFIX}:rt:connects:{user_id}:{window}"
     try:
         async with client.pipeline(transaction=True) as pipe:
             pipe.zadd(key, {channel_name: now})
             pipe.zremrangebyscore(key, 0, stale)
             pipe.zcard(key)
             pipe.expire(key, settings.REALTIME["PRESENCE_STALE_SECONDS"] * 2)
-            _, _, count, _ = await pipe.execute()
+            pipe.incr(connects_key)
+            pipe.expire(connects_key, 120)
+            _, _, count, _, connects, _ = await pipe.execute()
     except Exception:
-        return 1
-    return count
+        # Redis down: fail open; sockets still need a valid session.
+        return Admission(sockets=1, connects=1)
+    return Admission(sockets=count, connects=connects)
 
 
-async def unregister_socket(user_id: int, channel_name: str) -> None:
+async def socket_alive(user_id: int, channel_name: str) -> None:
+    """Refresh an open socket's registry entry (every heartbeat).
+
+    Entries older than PRESENCE_STALE_SECONDS no longer count, which is what
+    frees the slots of a killed process; so a live socket must refresh well
+    within that, or the cap forgets it.
+    """
+    now = time.time()
+    client = _redis()
+    if client is None:
+        _local_sockets.setdefault(user_id, {})[channel_name] = now
+        return
+    key = f"{settings.REDIS_KEY_PREFIX}:rt:sockets:{user_id}"
+    with contextlib.suppress(Exception):
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {channel_name: now})
+            pipe.expire(key, settings.REALTIME["PRESENCE_STALE_SECONDS"] * 2)
+            await pipe.execute()
+
+
+async def socket_closed(user_id: int, channel_name: str) -> None:
     """Forget a closed socket."""
     client = _redis()
     if client is None:
