@@ -25,6 +25,8 @@ T = TypeVar("T")
 Stored = tuple[services.SendResult, list[tuple[str, dict[str, Any]]]]
 
 log = logging.getLogger(__name__)
+# Leaves waiting out their grace period (the loop keeps only weak references to tasks).
+_leaving: set[asyncio.Task[None]] = set()
 
 
 class ConversationConsumer(RealtimeConsumer):
@@ -75,6 +77,7 @@ class ConversationConsumer(RealtimeConsumer):
                 hidden_senders=self.blocked,
             )
             for message in replay:
+                await self.drained()
                 await self.send_frame(protocol.message_frame(protocol.message_dict(message)))
                 # Groups were joined before this read: drop the live copy of anything replayed.
                 self.replayed_up_to = message.pk
@@ -356,8 +359,24 @@ class RoomConsumer(ConversationConsumer):
         last = await database_sync_to_async(services.presence_exit)(
             conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
         )
-        if last is not None:
-            await self.announce(protocol.leave_frame, version=last)
+        if last:
+            # Outlives the socket; if this process dies first, a heartbeat
+            # sweep elsewhere announces the overdue leave.
+            task = asyncio.create_task(self.leave_after_grace())
+            _leaving.add(task)
+            task.add_done_callback(_leaving.discard)
+
+    async def leave_after_grace(self) -> None:
+        """Announce the leave once the grace period is over, unless the user is back by then."""
+        await asyncio.sleep(settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"] / 1000)
+        try:
+            version = await database_sync_to_async(services.presence_leave_due)(
+                conversation_id=self.conversation.pk, user_id=self.user_id
+            )
+            if version is not None:
+                await self.announce(protocol.leave_frame, version=version)
+        except Exception:
+            log.warning("announcing the leave of %s failed; the sweep will", self.user_id, exc_info=True)
 
     async def announce(
         self, build: Callable[[dict[str, Any]], dict[str, Any]], *, version: int, to_self: bool = False

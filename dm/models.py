@@ -115,7 +115,7 @@ class Presence(models.Model):
 
 
 class PresenceVersion(models.Model):
-    """How many join/leave announcements a user's presence in a room has had.
+    """How many join/leave announcements a user's presence in a room has had, and the last one.
 
     Each announcement carries the next number, decided under the member lock,
     so a room socket can drop one that arrives after a newer one (a sweeper's
@@ -126,6 +126,12 @@ class PresenceVersion(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     version = models.BigIntegerField(default=0)
+    # What the room was last told: True after a join, False after a leave. A
+    # leave is announced a grace period after the last socket closed, so a
+    # reconnect (or connect/close churn) within it announces nothing at all.
+    online = models.BooleanField(default=False)
+    # When the user's last socket in the room closed (the grace period runs from here).
+    left_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="presence_version_once")]

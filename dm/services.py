@@ -490,9 +490,13 @@ def _lock_member(conversation_id: int, user_id: int) -> None:
         list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
 
 
-def _fresh_rows(conversation_id: int, user_id: int) -> Any:
+def _fresh_rows_in(conversation_id: int) -> Any:
     fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
-    return Presence.objects.filter(conversation_id=conversation_id, user_id=user_id, seen_at__gte=fresh_since)
+    return Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since)
+
+
+def _fresh_rows(conversation_id: int, user_id: int) -> Any:
+    return _fresh_rows_in(conversation_id).filter(user_id=user_id)
 
 
 def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at: Any) -> None:
@@ -504,23 +508,35 @@ def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at
 
 @transaction.atomic
 def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> int | None:
-    """Record one open room socket; when it is the user's first, the version of the join to announce."""
+    """Record one open room socket; the version of the join to announce, or None when the room
+    already counts the user in (another tab, or a reconnect within the leave grace period)."""
     _lock_member(conversation_id, user_id)
-    # Stale rows (a dead process's) do not count, and are left for the next
-    # heartbeat's sweep, which announces their users' leave.
-    others = _fresh_rows(conversation_id, user_id).exclude(channel_name=channel_name).exists()
+    # Stale rows (a dead process's) are left for the next heartbeat's sweep,
+    # which announces their users' leave.
     _presence_put(conversation_id, user_id, channel_name, timezone.now())
-    return None if others else _next_presence_version(conversation_id, user_id)
+    return _announce_presence(conversation_id, user_id, online=True)
 
 
 @transaction.atomic
-def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> int | None:
-    """Forget one closed room socket; when it was the user's last, the version of the leave to announce."""
+def presence_exit(*, conversation_id: int, user_id: int, channel_name: str) -> bool:
+    """Forget one closed room socket; True when it was the user's last, so their leave is due
+    after the grace period (``presence_leave_due``)."""
     _lock_member(conversation_id, user_id)
     deleted, _ = Presence.objects.filter(channel_name=channel_name).delete()
     if not deleted or _fresh_rows(conversation_id, user_id).exists():
+        return False
+    PresenceVersion.objects.filter(conversation_id=conversation_id, user_id=user_id).update(left_at=timezone.now())
+    return True
+
+
+@transaction.atomic
+def presence_leave_due(*, conversation_id: int, user_id: int) -> int | None:
+    """The grace period after a user's last socket closed is over: the version of the leave to
+    announce, or None when they are back (or the leave was already announced)."""
+    _lock_member(conversation_id, user_id)
+    if _fresh_rows(conversation_id, user_id).exists():
         return None
-    return _next_presence_version(conversation_id, user_id)
+    return _announce_presence(conversation_id, user_id, online=False)
 
 
 @dataclass(frozen=True)
@@ -551,33 +567,63 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
         back = presence_enter(conversation_id=conversation_id, user_id=user_id, channel_name=channel_name)
     stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
     stale = Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before)
-    gone = _presence_sweep(conversation_id, stale) if stale.exists() else []
+    # Users whose leave fell due while no process was left to announce it (the
+    # one that closed their last socket was killed within the grace period).
+    overdue = PresenceVersion.objects.filter(
+        conversation_id=conversation_id, online=True, left_at__lt=now - _leave_grace()
+    ).exclude(user_id__in=_fresh_rows_in(conversation_id).values("user_id"))
+    gone = _presence_sweep(conversation_id, stale, overdue) if stale.exists() or overdue.exists() else []
     return PresenceBeat(back=back, gone=gone)
 
 
+def _leave_grace() -> timedelta:
+    return timedelta(milliseconds=settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"])
+
+
 @transaction.atomic
-def _presence_sweep(conversation_id: int, stale: Any) -> list[tuple[dict[str, Any], int]]:
+def _presence_sweep(conversation_id: int, stale: Any, overdue: Any) -> list[tuple[dict[str, Any], int]]:
     gone: dict[int, int] = {}
-    for stale_user_id in sorted(set(stale.values_list("user_id", flat=True))):
-        _lock_member(conversation_id, stale_user_id)
-        # Only the sweeper whose DELETE removed rows announces, so one leave per user.
-        deleted, _ = stale.filter(user_id=stale_user_id).delete()
-        if deleted and not _fresh_rows(conversation_id, stale_user_id).exists():
-            gone[stale_user_id] = _next_presence_version(conversation_id, stale_user_id)
+    candidates = set(stale.values_list("user_id", flat=True)) | set(overdue.values_list("user_id", flat=True))
+    for user_id in sorted(candidates):
+        _lock_member(conversation_id, user_id)
+        stale.filter(user_id=user_id).delete()
+        if _fresh_rows(conversation_id, user_id).exists():
+            continue
+        # Only the sweeper that flips the announced state announces, so one leave per user.
+        version = _announce_presence(conversation_id, user_id, online=False)
+        if version is not None:
+            gone[user_id] = version
     users = get_user_model().objects.filter(pk__in=gone).order_by("pk")
     return [(protocol.user_dict(user), gone[user.pk]) for user in users]
 
 
-_NEXT_PRESENCE_VERSION_SQL = f"""
-    INSERT INTO {PresenceVersion._meta.db_table} (conversation_id, user_id, version) VALUES (%s, %s, 1)
-    ON CONFLICT (conversation_id, user_id) DO UPDATE SET version = {PresenceVersion._meta.db_table}.version + 1
+_PRESENCE_TABLE = PresenceVersion._meta.db_table
+# The join: from "not announced" (or no row yet) to online, with the next number.
+_ANNOUNCE_JOIN_SQL = f"""
+    INSERT INTO {_PRESENCE_TABLE} (conversation_id, user_id, version, online, left_at) VALUES (%s, %s, 1, TRUE, NULL)
+    ON CONFLICT (conversation_id, user_id) DO UPDATE
+        SET version = {_PRESENCE_TABLE}.version + 1, online = TRUE, left_at = NULL
+        WHERE NOT {_PRESENCE_TABLE}.online
+    RETURNING version
+"""
+# The leave: only from online.
+_ANNOUNCE_LEAVE_SQL = f"""
+    UPDATE {_PRESENCE_TABLE} SET version = version + 1, online = FALSE, left_at = NULL
+    WHERE conversation_id = %s AND user_id = %s AND online
     RETURNING version
 """
 
 
-def _next_presence_version(conversation_id: int, user_id: int) -> int:
-    # Called under _lock_member, so one user's announcements in one room are
-    # numbered in the order they are decided, across processes.
+def _announce_presence(conversation_id: int, user_id: int, *, online: bool) -> int | None:
+    """Record that the room is told the user joined (or left): the announcement's version, or
+    None when the room already has it that way.
+
+    Called under _lock_member, so one user's announcements in one room are
+    numbered in the order they are decided, across processes; a join or
+    leave that changes nothing announces nothing (so connect/close churn
+    within the grace period costs the room no frames).
+    """
     with connections[PresenceVersion.objects.db].cursor() as cursor:
-        cursor.execute(_NEXT_PRESENCE_VERSION_SQL, [conversation_id, user_id])
-        return cursor.fetchone()[0]
+        cursor.execute(_ANNOUNCE_JOIN_SQL if online else _ANNOUNCE_LEAVE_SQL, [conversation_id, user_id])
+        row = cursor.fetchone()
+    return row[0] if row else None

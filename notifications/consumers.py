@@ -47,6 +47,7 @@ class NotificationConsumer(RealtimeConsumer):
         for frame in await database_sync_to_async(_resume_frames)(user_id=self.user_id, after=self.after):
             if frame["type"] == "notification":
                 self.replayed_up_to = frame["notification"]["id"]
+            await self.drained()
             await self.send_frame(frame)
 
     async def mark_read(self, frame: dict[str, Any]) -> None:

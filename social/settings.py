@@ -169,6 +169,11 @@ REALTIME = {
     "USER_RATE_PER_SECOND": env_int(ENV, "WS_USER_RATE_PER_SECOND", 30),
     "RATE_STRIKES_BEFORE_CLOSE": env_int(ENV, "WS_RATE_STRIKES", 5),
     "MAX_SOCKETS_PER_USER": env_int(ENV, "WS_MAX_SOCKETS_PER_USER", 20),
+    # Bytes the server may hold for one socket that its client has not read;
+    # beyond, the socket is closed with 4008 and its client resumes.
+    "MAX_BUFFERED_BYTES": env_int(ENV, "WS_MAX_BUFFERED_BYTES", 1024 * 1024),
+    # How long a resume replay waits for a slow client to take what it was sent.
+    "DRAIN_TIMEOUT_SECONDS": 30,
     # Sockets a user may open per minute (over all processes): connect/close
     # churn would otherwise send every room member a join and a leave per cycle.
     "CONNECTS_PER_MINUTE": env_int(ENV, "WS_CONNECTS_PER_MINUTE", 60),
@@ -183,6 +188,9 @@ REALTIME = {
     # safety net behind the revocation and layer-recovered events.
     "SESSION_RECHECK_SECONDS": env_int(ENV, "WS_SESSION_RECHECK_SECONDS", 300),
     "PRESENCE_STALE_SECONDS": env_int(ENV, "WS_PRESENCE_STALE_SECONDS", 60),
+    # A room hears that a user left this long after their last socket closed,
+    # and not at all if they are back by then (a reload, a reconnect, churn).
+    "PRESENCE_LEAVE_GRACE_MS": env_int(ENV, "WS_PRESENCE_LEAVE_GRACE_MS", 2000),
 }
 
 LOGGING = {

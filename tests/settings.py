@@ -7,6 +7,12 @@ os.environ.setdefault("DEBUG", "1")
 # the same Redis; server processes the tests start inherit the parent's value.
 os.environ.setdefault("CHANNEL_PREFIX", f"test{os.getpid()}")
 os.environ.setdefault("CACHE_PREFIX", f"test{os.getpid()}")
+# Leaves are announced this long after a last socket closes (the default 2 s
+# would slow every test that waits for one); server processes inherit it.
+os.environ.setdefault("WS_PRESENCE_LEAVE_GRACE_MS", "200")
+# Tests open many sockets for one user within a minute; the tests of that
+# limit set their own.
+os.environ.setdefault("WS_CONNECTS_PER_MINUTE", "100000")
 
 from social.settings import *  # noqa: E402,F403
 from social.settings import BASE_DIR, DATABASES  # noqa: E402

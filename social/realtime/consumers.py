@@ -50,6 +50,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     user_id: int
     after: int | None
+    # Closed at connect (4401, 4403, 4429...): frames that still arrive are ignored.
+    refused = False
     # Highest row id this socket sent in its resume replay. The socket joins its
     # groups before it reads the replay (so nothing falls between the two), which
     # means a row stored in that window arrives twice: live copies up to here are dropped.
@@ -121,6 +123,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.backlog = 0
         self.writer: wire.DirectWriter | None = None
         self.sending: set[asyncio.Future[None]] = set()
+        # daphne's TCP transport (None elsewhere), to see what the client has not read.
+        self.transport: Any = None
+        self.overflowed = False
         config = settings.REALTIME
         self.bucket = limits.TokenBucket(rate=config["RATE_PER_SECOND"], burst=config["RATE_BURST"])
         user = self.scope.get("user")
@@ -163,6 +168,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.relay_directly(self.relay_now)
         await self.join_groups()
         await self.accept()
+        connection = wire.daphne_connection(self.base_send)
+        self.transport = connection[1] if connection is not None else None
         if after_error is not None:
             # Say so, then carry on as a connect without a resume point.
             await self.send_error(after_error.code, after_error.message)
@@ -182,6 +189,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, code: int, message: str | None = None) -> None:
         """Accept then close with an application code, so the client can tell why."""
+        self.refused = True
         await self.accept()
         if message:
             await self.send_frame(protocol.error_frame(protocol.FORBIDDEN, message))
@@ -256,6 +264,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Rate-limit, parse and dispatch one client frame; every failure becomes an error frame."""
         client_id = None
+        if self.refused:
+            # Frames the client sent before it read the close: nothing was opened for them.
+            return
         try:
             if not await self.within_rate():
                 return
@@ -302,6 +313,50 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Serialise and send one frame to this socket."""
         await self.send(text_data=protocol.encode(frame))
 
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        """Send, unless the socket is being closed for not reading; then check what is queued."""
+        if self.overflowed:
+            return
+        await super().send(text_data, bytes_data, close)
+        self.check_buffered()
+
+    def check_buffered(self) -> None:
+        """Close a socket whose client has left more than MAX_BUFFERED_BYTES unread.
+
+        A client that never reads (but sends a frame now and then, which keeps
+        daphne's ping timer happy) would otherwise make the server hold every
+        frame for it, without bound. Nothing more is sent to it; the close
+        frame queues behind the backlog, and daphne drops the connection when
+        the closing handshake does not complete (autobahn's
+        closeHandshakeTimeout). Its client resumes with ``after``.
+        """
+        if self.transport is None or self.overflowed:
+            return
+        if wire.buffered_bytes(self.transport) <= settings.REALTIME["MAX_BUFFERED_BYTES"]:
+            return
+        self.overflowed = True
+        log.info("closing %s: its client left %d bytes unread", self.channel_name, wire.buffered_bytes(self.transport))
+        closing = asyncio.ensure_future(self.close(protocol.CLOSE_TOO_SLOW))
+        self.sending.add(closing)
+        closing.add_done_callback(self.sent)
+
+    async def drained(self) -> None:
+        """Wait while half the buffer allowance is still unread (a resume replay paces itself by this).
+
+        A replay is sent all at once; a client on a slow link must not be
+        closed for being slow to take a backlog that is legitimately large.
+        """
+        if self.transport is None:
+            return
+        limit = settings.REALTIME["MAX_BUFFERED_BYTES"] // 2
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.REALTIME["DRAIN_TIMEOUT_SECONDS"]
+        while wire.buffered_bytes(self.transport) > limit and not self.transport.disconnected:
+            if loop.time() > deadline:
+                self.check_buffered()
+                return
+            await asyncio.sleep(0.02)
+
     async def send_error(self, code: str, message: str, client_id: str | None = None) -> None:
         """Answer a bad frame; the socket stays open."""
         await self.send_frame(protocol.error_frame(code, message, client_id))
@@ -346,10 +401,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if not self.live or self.backlog or event.get("type") != protocol.EVENT_RELAY:
             self.backlog += 1
             return False
-        if not self.wants(event):
+        if self.overflowed or not self.wants(event):
             return True
         if self.writer is not None:
             if self.writer.write(wire.text_frame(event["text"])):
+                self.check_buffered()
                 return True
             self.writer = None
         sending = asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]}))
@@ -363,6 +419,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.sending.discard(sending)
         if not sending.cancelled() and sending.exception() is not None:
             log.debug("relay to %s failed", self.channel_name, exc_info=sending.exception())
+        self.check_buffered()
 
     def accepts_from(self, sender_id: int | None) -> bool:
         """False for frames from users this socket's user has blocked."""

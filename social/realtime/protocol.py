@@ -42,6 +42,9 @@ CLOSE_FLOODING = 4429
 # Pushes may have been lost (the channel layer was unreachable): reconnect with
 # back-off and resume with ``after``. (Servers may not send 1012 themselves.)
 CLOSE_RESUME = 4012
+# The socket did not read what it was sent (WS_MAX_BUFFERED_BYTES queued for
+# it): reconnect with back-off and resume with ``after``.
+CLOSE_TOO_SLOW = 4008
 
 # Channel-layer handler names: server constants, never taken from a client.
 EVENT_RELAY = "frame.relay"

@@ -151,14 +151,14 @@ def coalesced() -> Iterator[None]:
                 log.exception("writing held frames failed")
 
 
-def direct_writer(send: Callable[..., Any]) -> DirectWriter | None:
-    """A writer for the daphne connection behind an ASGI ``send``, or None.
+def daphne_connection(send: Callable[..., Any]) -> tuple[Any, Any] | None:
+    """(daphne's WebSocket protocol, its TCP transport) behind an ASGI ``send``, or None.
 
     daphne hands each application ``partial(server.handle_reply, protocol)``.
     Channels' session middleware wraps it in a method that acts only on HTTP
     responses and passes ``websocket.send`` straight through, so it is looked
     through. Anything else (a test communicator, another server, TLS
-    terminated in the process, a negotiated extension) gets None.
+    terminated in the process) gets None.
     """
     ws_protocol = sys.modules.get("daphne.ws_protocol")
     tcp = sys.modules.get("twisted.internet.tcp")
@@ -173,13 +173,33 @@ def direct_writer(send: Callable[..., Any]) -> DirectWriter | None:
     if not isinstance(protocol, ws_protocol.WebSocketProtocol):
         return None
     transport = protocol.transport
+    if not isinstance(transport, tcp.Connection) or not hasattr(transport, "_tempDataLen"):
+        return None
+    return protocol, transport
+
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes Twisted holds for this connection that the peer has not taken yet.
+
+    Every frame to the socket lands in this one buffer, whether it came
+    through the ASGI send or a ``DirectWriter``; a peer that stops reading
+    makes it grow until the consumer closes the socket (``WS_MAX_BUFFERED_BYTES``).
+    """
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def direct_writer(send: Callable[..., Any]) -> DirectWriter | None:
+    """A writer for the daphne connection behind an ASGI ``send``, or None
+    (not daphne, or a negotiated extension, masking or fragmentation)."""
+    connection = daphne_connection(send)
+    if connection is None:
+        return None
+    protocol, transport = connection
     if (
-        not isinstance(transport, tcp.Connection)
-        or protocol.state != protocol.STATE_OPEN
+        protocol.state != protocol.STATE_OPEN
         or protocol._perMessageCompress is not None
         or protocol.maskServerFrames
         or protocol.autoFragmentSize
-        or not hasattr(transport, "_tempDataLen")
     ):
         return None
     return DirectWriter(protocol, transport)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from dm import services
 from dm.consumers import ConversationConsumer
-from dm.models import Block, Conversation, Membership, Message, Presence
+from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
 from social.realtime import protocol
 from social.realtime.groups import control_group, room_group, user_group
 
@@ -479,6 +479,7 @@ async def test_a_user_swept_while_their_process_stalled_is_announced_back(connec
         protocol.relay_event(protocol.leave_frame(bob_user), sender=bob_user["id"], presence="leave"),
     )
     await sync_to_async(Presence.objects.filter(user=users["bob"]).delete)()
+    await sync_to_async(PresenceVersion.objects.filter(user=users["bob"]).update)(online=False)
     for socket in (carol, bob):
         assert (await socket.recv_type("leave"))["user"] == bob_user
         assert (await socket.recv_type("join"))["user"] == bob_user
@@ -487,8 +488,8 @@ async def test_a_user_swept_while_their_process_stalled_is_announced_back(connec
 
 async def test_heartbeat_announces_users_whose_server_died(connect, users, room, settings):
     """A presence row nobody refreshes (its process was killed) is swept and its user leaves."""
-    await sync_to_async(Presence.objects.create)(
-        conversation=room, user=users["carol"], channel_name="specific.dead!process", seen_at=timezone.now()
+    await sync_to_async(services.presence_enter)(
+        conversation_id=room.pk, user_id=users["carol"].pk, channel_name="specific.dead!process"
     )
     bob = await connect("bob", "/ws/rooms/general/")
     _, ready = await bob.until_ready()

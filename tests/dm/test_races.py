@@ -43,7 +43,8 @@ def test_two_tabs_racing_give_exactly_one_join_and_one_leave(users):
         joins = race(*(lambda n=name: services.presence_enter(**where, channel_name=n) for name in names))
         assert sorted(join is not None for join in joins) == [False, True]
         leaves = race(*(lambda n=name: services.presence_exit(**where, channel_name=n) for name in names))
-        assert sorted(leave is not None for leave in leaves) == [False, True]
+        assert sorted(leaves) == [False, True]
+        assert race(*(lambda: services.presence_leave_due(**where) for _ in names)).count(None) == 1
 
 
 def test_first_messages_racing_create_one_direct_conversation(users):

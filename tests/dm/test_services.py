@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from dm import access, selectors, services
-from dm.models import Block, Conversation, Membership, Message, Presence
+from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
 from social.realtime.protocol import ProtocolError
 
 pytestmark = pytest.mark.django_db
@@ -244,9 +244,36 @@ def test_presence_announces_first_tab_in_and_last_tab_out(users):
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     assert services.presence_enter(**where, channel_name="one") == 1
     assert services.presence_enter(**where, channel_name="two") is None
-    assert services.presence_exit(**where, channel_name="one") is None
-    assert services.presence_exit(**where, channel_name="two") == 2
-    assert services.presence_exit(**where, channel_name="two") is None
+    assert services.presence_exit(**where, channel_name="one") is False
+    assert services.presence_exit(**where, channel_name="two") is True
+    assert services.presence_exit(**where, channel_name="two") is False
+    assert services.presence_leave_due(**where) == 2
+    assert services.presence_leave_due(**where) is None
+
+
+def test_a_reconnect_within_the_grace_period_announces_neither_leave_nor_join(users):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    assert services.presence_enter(**where, channel_name="tab") == 1
+    for cycle in range(5):
+        assert services.presence_exit(**where, channel_name=f"tab{cycle - 1}" if cycle else "tab") is True
+        assert services.presence_enter(**where, channel_name=f"tab{cycle}") is None
+    assert services.presence_leave_due(**where) is None
+    assert services.presence_exit(**where, channel_name="tab4") is True
+    assert services.presence_leave_due(**where) == 2
+
+
+def test_an_overdue_leave_whose_process_died_is_announced_by_the_sweep(users, settings):
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    bob = {"conversation_id": room.pk, "user_id": users["bob"].pk}
+    services.presence_enter(**bob, channel_name="bob-tab")
+    assert services.presence_exit(**bob, channel_name="bob-tab") is True
+    # Nobody calls presence_leave_due (the process was killed); alice's beat finds it overdue.
+    alice = {"conversation_id": room.pk, "user_id": users["alice"].pk, "channel_name": "alice-tab"}
+    services.presence_enter(**alice)
+    PresenceVersion.objects.filter(user=users["bob"]).update(left_at=timezone.now() - timedelta(seconds=10))
+    assert services.presence_refresh(**alice).gone == [({"id": users["bob"].pk, "username": "bob"}, 2)]
+    assert services.presence_refresh(**alice).gone == []
 
 
 def test_stale_presence_rows_do_not_count(users):
@@ -255,7 +282,8 @@ def test_stale_presence_rows_do_not_count(users):
     services.presence_enter(**where, channel_name="dead-process")
     Presence.objects.update(seen_at=timezone.now() - timedelta(hours=1))
     assert selectors.room_online(conversation_id=room.pk) == []
-    assert services.presence_enter(**where, channel_name="fresh") is not None
+    # The room was never told she left (no sweep yet), so there is no join to announce.
+    assert services.presence_enter(**where, channel_name="fresh") is None
     assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
     # The next beat sweeps the dead row; alice is still in, so nobody left.
     assert services.presence_refresh(**where, channel_name="fresh") == services.PresenceBeat(back=None, gone=[])
@@ -279,11 +307,15 @@ def test_heartbeat_of_a_swept_socket_brings_its_user_back(users):
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     services.presence_enter(**where, channel_name="stalled")
     assert services.presence_refresh(**where, channel_name="stalled") == services.PresenceBeat(back=None, gone=[])
-    Presence.objects.filter(channel_name="stalled").delete()
-    assert selectors.room_online(conversation_id=room.pk) == []
-    # The join was 1, so the join back is 2.
-    assert services.presence_refresh(**where, channel_name="stalled").back == 2
-    assert selectors.room_online(conversation_id=room.pk) == [{"id": users["alice"].pk, "username": "alice"}]
+    # The process stalls past the limit; bob's heartbeat sweeps the row and announces the leave (2).
+    Presence.objects.filter(channel_name="stalled").update(seen_at=timezone.now() - timedelta(hours=1))
+    bob = {"conversation_id": room.pk, "user_id": users["bob"].pk, "channel_name": "bob-tab"}
+    services.presence_enter(**bob)
+    assert [version for _, version in services.presence_refresh(**bob).gone] == [2]
+    assert selectors.room_online(conversation_id=room.pk) == [{"id": users["bob"].pk, "username": "bob"}]
+    # So the join back is 3.
+    assert services.presence_refresh(**where, channel_name="stalled").back == 3
+    assert {user["username"] for user in selectors.room_online(conversation_id=room.pk)} == {"alice", "bob"}
 
 
 def test_heartbeat_of_a_swept_socket_is_no_news_while_another_tab_kept_the_user_in(users):
@@ -305,7 +337,8 @@ def test_presence_versions_keep_growing_across_leaving_and_rejoining_the_room(us
     where = {"conversation_id": secret_room.pk, "user_id": users["bob"].pk}
     assert services.presence_enter(**where, channel_name="tab") == 1
     services.room_remove(conversation=secret_room, user=users["bob"])
-    assert services.presence_exit(**where, channel_name="tab") == 2
+    assert services.presence_exit(**where, channel_name="tab") is True
+    assert services.presence_leave_due(**where) == 2
     services.room_invite(conversation=secret_room, user=users["bob"])
     assert services.presence_enter(**where, channel_name="tab-again") == 3
     assert selectors.presence_versions(conversation_id=secret_room.pk) == {users["bob"].pk: 3}

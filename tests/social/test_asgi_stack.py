@@ -47,7 +47,8 @@ async def test_stack_order_sees_anonymous_user():
     communicator = WebsocketCommunicator(stack, "/ws/x/", headers=[(b"origin", b"http://127.0.0.1")])
     await communicator.connect()
     assert seen["user"].is_anonymous
-    assert type(application.application_mapping["websocket"]).__name__ == "OriginValidator"
+    assert type(application).__name__ == "TrustedProxyMiddleware"
+    assert type(application.app.application_mapping["websocket"]).__name__ == "OriginValidator"
 
 
 @override_settings(ALLOWED_HOSTS=["127.0.0.1"])

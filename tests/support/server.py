@@ -46,9 +46,6 @@ class DaphneServer:
             "DATABASE_URL": database,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
-            # One session-long server sees many tests' users (SQLite reuses ids
-            # after a flush) within a minute; tests of the limit set their own.
-            "WS_CONNECTS_PER_MINUTE": "1000",
             **(extra_env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
