@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dm import access, selectors, services
 from dm.forms import RoomCreateForm, UsernameForm
+from social import throttle
 from social.realtime import protocol
 
 HISTORY_PAGE = 50
@@ -137,14 +138,18 @@ def direct_block(request: HttpRequest, username: str) -> HttpResponse:
 def rooms(request: HttpRequest) -> HttpResponse:
     """Public rooms and your private rooms, and a form to create one."""
     form = RoomCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            room = services.room_create(creator=request.user, **form.cleaned_data)
-        except IntegrityError:
-            form.add_error("slug", "A room with this address already exists.")
-        else:
-            return redirect("dm:room", slug=room.slug)
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        if not throttle.write_allowed(request, "room_create"):
+            form.add_error(None, throttle.REFUSAL)
+            status = 429
+        else:
+            try:
+                room = services.room_create(creator=request.user, **form.cleaned_data)
+            except IntegrityError:
+                form.add_error("slug", "A room with this address already exists.")
+            else:
+                return redirect("dm:room", slug=room.slug)
     context = {"form": form, "rooms": selectors.rooms_visible(user_id=request.user.pk)}
     return render(request, "dm/rooms.html", context, status=status)
 
@@ -187,7 +192,9 @@ def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
     """Add a member to your private room."""
     conversation = _page_access(access.access_room_manage, request.user, slug)
     form = UsernameForm(request.POST, user=request.user)
-    if form.is_valid():
+    if not throttle.write_allowed(request, "invite"):
+        flash.error(request, throttle.REFUSAL)
+    elif form.is_valid():
         services.room_invite(conversation=conversation, user=form.cleaned_data["username"])
         flash.success(request, f"{form.cleaned_data['username'].username} is now a member.")
     else:

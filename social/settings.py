@@ -193,6 +193,15 @@ REALTIME = {
     "PRESENCE_LEAVE_GRACE_MS": env_int(ENV, "WS_PRESENCE_LEAVE_GRACE_MS", 2000),
 }
 
+# Writes over HTTP per user (social/throttle.py); "N/s|m|h|d". Beyond, the
+# form answers 429 with an error and nothing is written.
+WRITE_RATE_LIMITS = {
+    "post": ENV.get("RATE_POSTS", "10/m"),
+    "comment": ENV.get("RATE_COMMENTS", "20/m"),
+    "room_create": ENV.get("RATE_ROOMS", "10/h"),
+    "invite": ENV.get("RATE_INVITES", "30/h"),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from social import services
+from social import services, throttle
 from social.forms import CommentForm, PostForm
 from social.models import Post
 
@@ -16,11 +16,14 @@ from social.models import Post
 def feed(request: HttpRequest) -> HttpResponse:
     """The newest posts and a form for a new one."""
     form = PostForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        post = services.post_create(author=request.user, **form.cleaned_data)
-        return redirect(post)
-    posts = Paginator(Post.objects.select_related("author"), 20).get_page(request.GET.get("page"))
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        if throttle.write_allowed(request, "post"):
+            post = services.post_create(author=request.user, **form.cleaned_data)
+            return redirect(post)
+        form.add_error(None, throttle.REFUSAL)
+        status = 429
+    posts = Paginator(Post.objects.select_related("author"), 20).get_page(request.GET.get("page"))
     return render(request, "social/feed.html", {"form": form, "posts": posts}, status=status)
 
 
@@ -30,11 +33,14 @@ def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
     """One post with its comments and a comment (or reply) form."""
     post = get_object_or_404(Post.objects.select_related("author"), pk=post_id)
     form = CommentForm(request.POST or None, post=post)
-    if request.method == "POST" and form.is_valid():
-        comment = services.comment_create(
-            author=request.user, post=post, body=form.cleaned_data["body"], parent=form.cleaned_data["parent"]
-        )
-        return redirect(comment)
-    comments = post.comments.select_related("author", "parent__author")
     status = 400 if request.method == "POST" else 200
+    if request.method == "POST" and form.is_valid():
+        if throttle.write_allowed(request, "comment"):
+            comment = services.comment_create(
+                author=request.user, post=post, body=form.cleaned_data["body"], parent=form.cleaned_data["parent"]
+            )
+            return redirect(comment)
+        form.add_error(None, throttle.REFUSAL)
+        status = 429
+    comments = post.comments.select_related("author", "parent__author")
     return render(request, "social/post_detail.html", {"post": post, "comments": comments, "form": form}, status=status)
