@@ -53,8 +53,10 @@ class ConversationConsumer(RealtimeConsumer):
         """Find and authorise the conversation (sync; raise access.AccessDenied)."""
         raise NotImplementedError
 
-    def ready_frame(self) -> dict[str, Any]:
-        """The ``ready`` frame that ends the resume replay (sync)."""
+    def ready_frame(self, truncated: bool) -> Any:
+        """The ``ready`` frame that ends the resume replay (sync); ``truncated``: more than
+        RESUME_LIMIT were missed, the replay was the newest ones, so the client drops
+        what it had (there may be a gap) and pages back."""
         raise NotImplementedError
 
     # RealtimeConsumer hooks.
@@ -83,12 +85,7 @@ class ConversationConsumer(RealtimeConsumer):
                 self.replayed_up_to = message.pk
         else:
             truncated = False
-        ready = await database_sync_to_async(self.ready_frame)()
-        if truncated:
-            # More than RESUME_LIMIT were missed: the replay is the newest ones,
-            # so the client drops what it had (there may be a gap) and pages back.
-            ready["truncated"] = True
-        await self.send_frame(ready)
+        await self.send_frame(await database_sync_to_async(self.ready_frame)(truncated))
 
     async def still_allowed(self) -> bool:
         return await database_sync_to_async(self.recheck)()
@@ -162,11 +159,9 @@ class ConversationConsumer(RealtimeConsumer):
         if result.created and result.broadcast:
             await self.send(text_data=events[0][1]["text"])
             return
-        echo = protocol.message_frame(protocol.message_dict(result.message))
-        if result.created:
-            # The channel layer refused the broadcast: the row is stored, so the
-            # sender still gets its acknowledgement and the others get it on resume.
-            echo["broadcast"] = False
+        # When the channel layer refused the broadcast the row is still stored, so
+        # the sender gets its acknowledgement and the others get it on resume.
+        echo = protocol.message_frame(protocol.message_dict(result.message), broadcast=not result.created)
         await self.send_frame(echo)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
@@ -270,13 +265,13 @@ class DirectConsumer(ConversationConsumer):
         username = self.scope["url_route"]["kwargs"]["username"]
         self.conversation, self.peer = access.access_direct(self.user, username)
 
-    def ready_frame(self) -> dict[str, Any]:
-        return {
-            "type": "ready",
-            "conversation": self.conversation.pk,
-            "peer": protocol.user_dict(self.peer),
-            "read": selectors.read_markers(conversation_id=self.conversation.pk),
-        }
+    def ready_frame(self, truncated: bool) -> protocol.DirectReadyFrame:
+        return protocol.direct_ready_frame(
+            conversation_id=self.conversation.pk,
+            peer=protocol.user_dict(self.peer),
+            read=selectors.read_markers(conversation_id=self.conversation.pk),
+            truncated=truncated,
+        )
 
 
 class RoomConsumer(ConversationConsumer):
@@ -292,7 +287,7 @@ class RoomConsumer(ConversationConsumer):
         self.blocked = selectors.blocked_ids(user_id=self.user_id)
         self.presence_seen = {}
 
-    def ready_frame(self) -> dict[str, Any]:
+    def ready_frame(self, truncated: bool) -> protocol.RoomReadyFrame:
         room = self.conversation
         # Versions first: an announcement decided between the two reads is then
         # newer than the version read, so it is not dropped for being old, and
@@ -300,12 +295,9 @@ class RoomConsumer(ConversationConsumer):
         self.presence_seen = selectors.presence_versions(conversation_id=room.pk)
         online = selectors.room_online(conversation_id=room.pk, hidden_users=self.blocked)
         self.online = frozenset(user["id"] for user in online)
-        return {
-            "type": "ready",
-            "conversation": room.pk,
-            "room": {"slug": room.slug, "name": room.name, "private": room.private},
-            "online": online,
-        }
+        return protocol.room_ready_frame(
+            conversation_id=room.pk, room=protocol.room_dict(room), online=online, truncated=truncated
+        )
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Also drop a join or leave this socket's view of who is online already reflects.

@@ -178,7 +178,7 @@ def rooms_visible(*, user_id: int) -> list[Conversation]:
     return list(rooms.order_by("name", "slug"))
 
 
-def conversation_list(*, user_id: int) -> list[dict[str, Any]]:
+def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
     """The user's conversations, most recent activity first, as PROTOCOL.md's inbox entries.
 
     Direct conversations without any message yet are left out; messages from
@@ -220,14 +220,14 @@ def conversation_list(*, user_id: int) -> list[dict[str, Any]]:
             url = f"/rooms/{conversation.slug}/"
         message = last.get(membership.last_id)
         results.append(
-            {
-                "id": conversation.pk,
-                "kind": conversation.kind,
-                "title": title,
-                "url": url,
-                "unread": membership.unread,
-                "last_message": protocol.message_dict(message) if message else None,
-            }
+            protocol.conversation_entry(
+                conversation_id=conversation.pk,
+                kind=conversation.kind,
+                title=title,
+                url=url,
+                unread=membership.unread,
+                last_message=protocol.message_dict(message) if message else None,
+            )
         )
     return results
 

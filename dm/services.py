@@ -64,7 +64,7 @@ def _access_check_on_commit(*user_ids: int) -> None:
     # Sockets cache who may talk where; make every socket of these users re-check
     # once the change is visible to them, so removed or blocked users are cut off at once.
     for user_id in user_ids:
-        send_on_commit(control_group(user_id), {"type": protocol.EVENT_ACCESS_CHECK})
+        send_on_commit(control_group(user_id), protocol.access_check_event())
 
 
 @transaction.atomic

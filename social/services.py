@@ -31,12 +31,12 @@ def comment_create(*, author: Any, post: Post, body: str, parent: Comment | None
 def end_session_sockets(*, user_id: int, session_key: str | None) -> None:
     """Close every socket opened with this (now logged-out) session, on every process."""
     if session_key:
-        send_on_commit(control_group(user_id), {"type": protocol.EVENT_SESSION_END, "session_key": session_key})
+        send_on_commit(control_group(user_id), protocol.session_end_event(session_key))
 
 
 def recheck_user_sockets(*, user_id: int) -> None:
     """Make every socket of the user re-check its session once this transaction commits."""
-    send_on_commit(control_group(user_id), {"type": protocol.EVENT_SESSION_CHECK})
+    send_on_commit(control_group(user_id), protocol.session_check_event())
 
 
 def remember_credentials(*, user: Any, update_fields: Any) -> None:

@@ -30,7 +30,7 @@ from channels_redis.pubsub import (
 from redis.exceptions import RedisError
 
 from social.realtime import wire
-from social.realtime.protocol import EVENT_LAYER_RECOVERED, QUEUED_KEY
+from social.realtime.protocol import QUEUED_KEY, layer_recovered_event
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
                 if failed:
                     # Prove Redis is back before telling the consumer to resume.
                     await self.connection(0).ping()
-                    return {"type": EVENT_LAYER_RECOVERED}
+                    return layer_recovered_event()
                 return await super().receive(channel)
             except (RedisError, OSError):
                 if not failed:
@@ -169,7 +169,7 @@ class _ResilientShard(RedisSingleShardConnection):
 
     def _announce_recovery(self) -> None:
         # Publications made while the subscription was down are gone for good.
-        recovered = self.channel_layer.channel_layer.serialize({"type": EVENT_LAYER_RECOVERED})
+        recovered = self.channel_layer.channel_layer.serialize(layer_recovered_event())
         for queue in list(self.channel_layer.channels.values()):
             queue.put_nowait(recovered)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from django.conf import settings
 
@@ -73,7 +73,7 @@ class ProtocolError(Exception):
     client_id: str | None = None
 
 
-def encode(frame: dict[str, Any]) -> str:
+def encode(frame: Any) -> str:
     """Serialise one frame (compact JSON, UTF-8 text)."""
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -183,14 +183,58 @@ def timestamp(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")
 
 
-def user_dict(user: Any) -> dict[str, Any] | None:
+# Objects inside frames.
+
+
+class UserObject(TypedDict):
+    id: int
+    username: str
+
+
+class NotificationObject(TypedDict):
+    id: int
+    kind: str
+    actor: UserObject | None
+    text: str
+    url: str
+    created_at: str
+    read: bool
+
+
+class MessageObject(TypedDict):
+    id: int
+    conversation: int
+    sender: UserObject | None
+    body: str
+    created_at: str
+    client_id: str | None
+
+
+class RoomObject(TypedDict):
+    slug: str
+    name: str
+    private: bool
+
+
+class ConversationEntry(TypedDict):
+    """One row of ``GET /api/conversations/``."""
+
+    id: int
+    kind: str
+    title: str
+    url: str
+    unread: int
+    last_message: MessageObject | None
+
+
+def user_dict(user: Any) -> UserObject | None:
     """``{"id", "username"}`` for a user, or None."""
     if user is None:
         return None
     return {"id": user.pk, "username": user.username}
 
 
-def notification_dict(notification: Any) -> dict[str, Any]:
+def notification_dict(notification: Any) -> NotificationObject:
     """The notification object of PROTOCOL.md (``actor`` should be select_related)."""
     return {
         "id": notification.pk,
@@ -203,7 +247,7 @@ def notification_dict(notification: Any) -> dict[str, Any]:
     }
 
 
-def message_dict(message: Any) -> dict[str, Any]:
+def message_dict(message: Any) -> MessageObject:
     """The message object of PROTOCOL.md (``sender`` should be select_related)."""
     return {
         "id": message.pk,
@@ -215,64 +259,293 @@ def message_dict(message: Any) -> dict[str, Any]:
     }
 
 
-# Frames: server -> client.
+def room_dict(room: Any) -> RoomObject:
+    """The room object of a room socket's ``ready``."""
+    return {"slug": room.slug, "name": room.name, "private": room.private}
 
 
-def error_frame(code: str, message: str, client_id: str | None = None) -> dict[str, Any]:
+def conversation_entry(
+    *, conversation_id: int, kind: str, title: str, url: str, unread: int, last_message: MessageObject | None
+) -> ConversationEntry:
+    """One conversation of the user's list (``/api/conversations/``)."""
+    return {
+        "id": conversation_id,
+        "kind": kind,
+        "title": title,
+        "url": url,
+        "unread": unread,
+        "last_message": last_message,
+    }
+
+
+# Frames: server -> client. Each is declared once here and built only by the
+# function below it; SERVER_FRAMES maps every ``type`` to its shapes.
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    client_id: NotRequired[str]
+
+
+class NotificationFrame(TypedDict):
+    type: Literal["notification"]
+    notification: NotificationObject
+    unread: int
+
+
+class UnreadFrame(TypedDict):
+    type: Literal["unread"]
+    unread: int
+
+
+class NotificationsReadyFrame(TypedDict):
+    type: Literal["ready"]
+    unread: int
+    inbox_unread: int
+
+
+class InboxFrame(TypedDict):
+    type: Literal["inbox"]
+    unread: int
+    conversation: int | None
+    message: MessageObject | None
+
+
+class MessageFrame(TypedDict):
+    type: Literal["message"]
+    message: MessageObject
+    # Only on a sender's echo whose broadcast the channel layer refused.
+    broadcast: NotRequired[bool]
+
+
+class TypingFrame(TypedDict):
+    type: Literal["typing"]
+    user: UserObject
+
+
+class ReadFrame(TypedDict):
+    type: Literal["read"]
+    user: UserObject
+    message_id: int
+
+
+class JoinFrame(TypedDict):
+    type: Literal["join"]
+    user: UserObject
+
+
+class LeaveFrame(TypedDict):
+    type: Literal["leave"]
+    user: UserObject
+
+
+class DirectReadyFrame(TypedDict):
+    type: Literal["ready"]
+    conversation: int
+    peer: UserObject
+    read: dict[str, int]
+    # More than RESUME_LIMIT were missed: the replay was the newest ones.
+    truncated: NotRequired[bool]
+
+
+class RoomReadyFrame(TypedDict):
+    type: Literal["ready"]
+    conversation: int
+    room: RoomObject
+    online: list[UserObject]
+    truncated: NotRequired[bool]
+
+
+def error_frame(code: str, message: str, client_id: str | None = None) -> ErrorFrame:
     """An error answer to a bad client frame; the socket stays open."""
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    frame: ErrorFrame = {"type": "error", "code": code, "message": message}
     if client_id is not None:
         frame["client_id"] = client_id
     return frame
 
 
-def notification_frame(notification: dict[str, Any], unread: int) -> dict[str, Any]:
+def notification_frame(notification: NotificationObject, unread: int) -> NotificationFrame:
     """A live notification with the recipient's new unread count."""
     return {"type": "notification", "notification": notification, "unread": unread}
 
 
-def unread_frame(unread: int) -> dict[str, Any]:
+def unread_frame(unread: int) -> UnreadFrame:
     """The recipient's notification unread count changed."""
     return {"type": "unread", "unread": unread}
 
 
-def notifications_ready_frame(unread: int, inbox_unread: int) -> dict[str, Any]:
+def notifications_ready_frame(unread: int, inbox_unread: int) -> NotificationsReadyFrame:
     """End of the notification socket's resume replay."""
     return {"type": "ready", "unread": unread, "inbox_unread": inbox_unread}
 
 
-def inbox_frame(unread: int, conversation_id: int | None, message: dict[str, Any] | None) -> dict[str, Any]:
+def inbox_frame(unread: int, conversation_id: int | None, message: MessageObject | None) -> InboxFrame:
     """The user's direct-message unread total (and the message that raised it)."""
     return {"type": "inbox", "unread": unread, "conversation": conversation_id, "message": message}
 
 
-def message_frame(message: dict[str, Any]) -> dict[str, Any]:
-    """A stored chat message, to every socket in the conversation."""
-    return {"type": "message", "message": message}
+def message_frame(message: MessageObject, *, broadcast: bool = True) -> MessageFrame:
+    """A stored chat message, to every socket in the conversation (``broadcast=False``: an echo
+    from the store because the channel layer refused the broadcast)."""
+    frame: MessageFrame = {"type": "message", "message": message}
+    if not broadcast:
+        frame["broadcast"] = False
+    return frame
 
 
-def typing_frame(user: dict[str, Any]) -> dict[str, Any]:
+def typing_frame(user: UserObject) -> TypingFrame:
     """Someone is typing (sent to the others only)."""
     return {"type": "typing", "user": user}
 
 
-def read_frame(user: dict[str, Any], message_id: int) -> dict[str, Any]:
+def read_frame(user: UserObject, message_id: int) -> ReadFrame:
     """Someone's read marker moved forward."""
     return {"type": "read", "user": user, "message_id": message_id}
 
 
-def join_frame(user: dict[str, Any]) -> dict[str, Any]:
+def join_frame(user: UserObject) -> JoinFrame:
     """A user's first socket in a room opened."""
     return {"type": "join", "user": user}
 
 
-def leave_frame(user: dict[str, Any]) -> dict[str, Any]:
+def leave_frame(user: UserObject) -> LeaveFrame:
     """A user's last socket in a room closed."""
     return {"type": "leave", "user": user}
 
 
+def direct_ready_frame(
+    *, conversation_id: int, peer: UserObject, read: dict[str, int], truncated: bool = False
+) -> DirectReadyFrame:
+    """End of a DM socket's resume replay: the pair's read markers by username."""
+    frame: DirectReadyFrame = {"type": "ready", "conversation": conversation_id, "peer": peer, "read": read}
+    if truncated:
+        frame["truncated"] = True
+    return frame
+
+
+def room_ready_frame(
+    *, conversation_id: int, room: RoomObject, online: list[UserObject], truncated: bool = False
+) -> RoomReadyFrame:
+    """End of a room socket's resume replay: who is online."""
+    frame: RoomReadyFrame = {"type": "ready", "conversation": conversation_id, "room": room, "online": online}
+    if truncated:
+        frame["truncated"] = True
+    return frame
+
+
+# Frames: client -> server (what the parse functions above accept).
+
+
+class ClientMessageFrame(TypedDict):
+    type: Literal["message"]
+    body: str
+    client_id: NotRequired[str]
+
+
+class ClientTypingFrame(TypedDict):
+    type: Literal["typing"]
+
+
+class ClientReadFrame(TypedDict):
+    type: Literal["read"]
+    message_id: int
+
+
+class ClientMarkReadFrame(TypedDict):
+    type: Literal["mark_read"]
+    ids: list[int]
+
+
+class ClientMarkAllReadFrame(TypedDict):
+    type: Literal["mark_all_read"]
+
+
+# Every frame type by direction and socket, with its shape(s).
+SERVER_FRAMES: dict[str, tuple[type, ...]] = {
+    "error": (ErrorFrame,),
+    "notification": (NotificationFrame,),
+    "unread": (UnreadFrame,),
+    "inbox": (InboxFrame,),
+    "ready": (NotificationsReadyFrame, DirectReadyFrame, RoomReadyFrame),
+    "message": (MessageFrame,),
+    "typing": (TypingFrame,),
+    "read": (ReadFrame,),
+    "join": (JoinFrame,),
+    "leave": (LeaveFrame,),
+}
+CLIENT_FRAMES: dict[str, type] = {
+    CLIENT_MESSAGE: ClientMessageFrame,
+    CLIENT_TYPING: ClientTypingFrame,
+    CLIENT_READ: ClientReadFrame,
+    CLIENT_MARK_READ: ClientMarkReadFrame,
+    CLIENT_MARK_ALL_READ: ClientMarkAllReadFrame,
+}
+
+
+# Channel-layer events (server to server; handler names are the constants above).
+
+
+class RelayEvent(TypedDict):
+    type: Literal["frame.relay"]
+    text: str
+    exclude_user: NotRequired[int]
+    exclude_channel: NotRequired[str]
+    sender: NotRequired[int]
+    seq: NotRequired[int]
+    presence: NotRequired[str]
+    presence_version: NotRequired[int]
+
+
+class SessionEndEvent(TypedDict):
+    type: Literal["session.end"]
+    session_key: str
+
+
+class SessionCheckEvent(TypedDict):
+    type: Literal["session.check"]
+
+
+class AccessCheckEvent(TypedDict):
+    type: Literal["access.check"]
+
+
+class LayerRecoveredEvent(TypedDict):
+    type: Literal["layer.recovered"]
+
+
+EVENTS: dict[str, type] = {
+    EVENT_RELAY: RelayEvent,
+    EVENT_SESSION_END: SessionEndEvent,
+    EVENT_SESSION_CHECK: SessionCheckEvent,
+    EVENT_ACCESS_CHECK: AccessCheckEvent,
+    EVENT_LAYER_RECOVERED: LayerRecoveredEvent,
+}
+
+
+def session_end_event(session_key: str) -> SessionEndEvent:
+    """To a user's control group: close the sockets of this (logged-out) session."""
+    return {"type": "session.end", "session_key": session_key}
+
+
+def session_check_event() -> SessionCheckEvent:
+    """To a user's control group: their sessions may have changed, re-check."""
+    return {"type": "session.check"}
+
+
+def access_check_event() -> AccessCheckEvent:
+    """To a user's control group: memberships or blocks changed, re-check access."""
+    return {"type": "access.check"}
+
+
+def layer_recovered_event() -> LayerRecoveredEvent:
+    """To every local socket: the channel layer was unreachable, resume (4012)."""
+    return {"type": "layer.recovered"}
+
+
 def relay_event(
-    frame: dict[str, Any],
+    frame: Any,
     *,
     exclude_user: int | None = None,
     exclude_channel: str | None = None,
@@ -280,7 +553,7 @@ def relay_event(
     seq: int | None = None,
     presence: str | None = None,
     presence_version: int | None = None,
-) -> dict[str, Any]:
+) -> RelayEvent:
     """A channel-layer event carrying one frame serialised once for every receiver.
 
     ``exclude_user`` skips that user's sockets (typing goes to the others only);
@@ -292,7 +565,7 @@ def relay_event(
     drop an announcement its ``ready`` snapshot already reflects, and
     ``presence_version`` one that arrives after a newer one.
     """
-    event: dict[str, Any] = {"type": EVENT_RELAY, "text": encode(frame)}
+    event: RelayEvent = {"type": "frame.relay", "text": encode(frame)}
     if exclude_user is not None:
         event["exclude_user"] = exclude_user
     if exclude_channel is not None:
