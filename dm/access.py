@@ -13,10 +13,11 @@ from django.contrib.auth import get_user_model
 
 from dm import selectors, services
 from dm.models import Conversation
+from social.http import Refused
 from social.realtime import protocol
 
 
-class AccessDenied(Exception):
+class AccessDenied(Refused):
     """The user may not use this conversation."""
 
     status = 403

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages as flash
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from dm import access, selectors, services
 from dm.forms import RoomCreateForm, UsernameForm
 from social import throttle
+from social.http import api_view
 from social.realtime import protocol
 
 HISTORY_PAGE = 50
@@ -32,36 +32,8 @@ def _page_access(function: Callable[..., Any], *args: Any) -> Any:
         raise PermissionDenied(str(denied)) from None
 
 
-def api_view(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
-    """GET-only JSON endpoint: 401/403/404/400 as JSON ``{"error": ...}``, never an HTML page."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-        if request.method != "GET":
-            return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "GET"})
-        if not request.user.is_authenticated:
-            return JsonResponse({"error": "not logged in"}, status=401)
-        try:
-            return view(request, *args, **kwargs)
-        except access.AccessDenied as denied:
-            return JsonResponse({"error": str(denied)}, status=denied.status)
-        except protocol.ProtocolError as error:
-            return JsonResponse({"error": error.message}, status=400)
-
-    return wrapper
-
-
-def _before_param(raw: str | None) -> int | None:
-    """The ``before`` cursor: a positive integer id, or None when absent."""
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= protocol.MAX_ID:
-        raise protocol.ProtocolError(protocol.INVALID, "before must be a positive integer")
-    return int(raw)
-
-
 def _history(request: HttpRequest, conversation_id: int, hidden_senders: frozenset[int]) -> JsonResponse:
-    before_id = _before_param(request.GET.get("before"))
+    before_id = protocol.parse_cursor(request.GET.get("before"), "before")
     limit = protocol.parse_limit(request.GET.get("limit"), default=HISTORY_PAGE)
     page, has_more = selectors.messages_before(
         conversation_id=conversation_id, before_id=before_id, limit=limit, hidden_senders=hidden_senders
@@ -72,20 +44,20 @@ def _history(request: HttpRequest, conversation_id: int, hidden_senders: frozens
 # JSON API. Reading history never moves read markers: the client sends read frames.
 
 
-@api_view
+@api_view("GET")
 def api_conversations(request: HttpRequest) -> JsonResponse:
     """The user's conversations, most recent activity first."""
     return JsonResponse({"results": selectors.conversation_list(user_id=request.user.pk)})
 
 
-@api_view
+@api_view("GET")
 def api_direct_messages(request: HttpRequest, username: str) -> JsonResponse:
     """History of the direct conversation with ``username``, oldest first."""
     conversation, _ = access.access_direct(request.user, username)
     return _history(request, conversation.pk, frozenset())
 
 
-@api_view
+@api_view("GET")
 def api_room_messages(request: HttpRequest, slug: str) -> JsonResponse:
     """History of a room, oldest first, without messages from users the reader blocked."""
     room = access.access_room(request.user, slug)

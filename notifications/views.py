@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -15,42 +13,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from notifications import selectors, services
+from social.http import api_view
 from social.realtime import protocol
 
 API_DEFAULT_LIMIT = 20
 PAGE_SIZE = 20
 
 
-def _error(message: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
-
-
-def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """JSON answers instead of redirects and HTML: 401 for anonymous, 405 for other methods, 400 for bad input."""
-
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                response = _error(f"method {request.method} not allowed", 405)
-                response["Allow"] = ", ".join(methods)
-                return response
-            if not request.user.is_authenticated:
-                return _error("not logged in", 401)
-            try:
-                return view(request, *args, **kwargs)
-            except protocol.ProtocolError as error:
-                return _error(error.message)
-
-        return wrapper
-
-    return decorate
-
-
 @api_view("GET")
 def api_list(request: HttpRequest) -> HttpResponse:
     """``GET /api/notifications/?before=<id>&limit=<1..100>``, newest first."""
-    before = protocol.parse_after(request.GET.get("before"))
+    before = protocol.parse_cursor(request.GET.get("before"), "before")
     limit = protocol.parse_limit(request.GET.get("limit"), default=API_DEFAULT_LIMIT)
     rows, has_more = selectors.notifications_before(user_id=request.user.pk, before_id=before, limit=limit)
     return JsonResponse(

@@ -151,7 +151,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         config = settings.REALTIME
         after_error = None
         try:
-            self.after = protocol.parse_after(self.query_param("after"))
+            self.after = protocol.parse_cursor(self.query_param("after"), "after")
         except protocol.ProtocolError as error:
             self.after, after_error = None, error
         admission = await limits.socket_opened(self.user_id, self.channel_name)

@@ -156,16 +156,21 @@ def parse_id_list(value: Any, field: str = "ids", max_items: int = 500) -> list[
     return sorted({parse_id(item, field) for item in value})
 
 
-def parse_after(raw: str | None) -> int | None:
-    """The ``after`` resume point from a query string or URL (None when absent)."""
+# The smallest value of each cursor: ``after`` (and ``since``) 0 mean "from the
+# start"; ``before`` is an exclusive bound on ids, which start at 1.
+_CURSOR_MINIMUM = {"after": 0, "since": 0, "before": 1}
+
+
+def parse_cursor(raw: str | None, name: str) -> int | None:
+    """A cursor (``after``, ``since``, ``before``) from a query string, the same way for every
+    view and socket: None when absent, else an integer from its minimum to MAX_ID."""
     if raw is None or raw == "":
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
-        raise ProtocolError(INVALID, "after must be a non-negative integer")
-    value = int(raw)
-    if value > MAX_ID:
-        raise ProtocolError(INVALID, "after is too large")
-    return value
+    minimum = _CURSOR_MINIMUM[name]
+    kind = "a positive" if minimum else "a non-negative"
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not minimum <= int(raw) <= MAX_ID:
+        raise ProtocolError(INVALID, f"{name} must be {kind} integer")
+    return int(raw)
 
 
 def parse_limit(raw: str | None, default: int = 50, maximum: int = 100) -> int:
