@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from dm.models import Conversation
+from social import bounds
 
 
 class UsernameForm(forms.Form):
@@ -32,10 +33,10 @@ class UsernameForm(forms.Form):
 class RoomCreateForm(forms.Form):
     """A new chat room."""
 
-    name = forms.CharField(label="Name", max_length=80, strip=True)
+    name = forms.CharField(label="Name", max_length=bounds.ROOM_NAME_CHARS, strip=True)
     slug = forms.SlugField(
         label="Address",
-        max_length=50,
+        max_length=bounds.ROOM_SLUG_CHARS,
         help_text="Lowercase letters, digits and hyphens; the room lives at /rooms/<address>/.",
     )
     private = forms.BooleanField(label="Private (members only, by invitation)", required=False)

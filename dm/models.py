@@ -7,7 +7,7 @@ Memberships and Messages. Each membership carries the member's read marker.
 from django.conf import settings
 from django.db import models
 
-MESSAGE_MAX_CHARS = 4000
+from social import bounds
 
 
 class Conversation(models.Model):
@@ -20,8 +20,8 @@ class Conversation(models.Model):
     # cannot create two conversations for one pair.
     direct_key = models.CharField(max_length=41, unique=True, null=True, blank=True)
     # Rooms only.
-    slug = models.SlugField(max_length=50, unique=True, null=True, blank=True)
-    name = models.CharField(max_length=80, blank=True, default="")
+    slug = models.SlugField(max_length=bounds.ROOM_SLUG_CHARS, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=bounds.ROOM_NAME_CHARS, blank=True, default="")
     private = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -63,9 +63,9 @@ class Membership(models.Model):
 class Message(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    body = models.TextField(max_length=MESSAGE_MAX_CHARS)
+    body = models.TextField(max_length=bounds.MESSAGE_BODY_CHARS)
     created_at = models.DateTimeField(auto_now_add=True)
-    client_id = models.CharField(max_length=64, null=True, blank=True)
+    client_id = models.CharField(max_length=bounds.CLIENT_ID_CHARS, null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

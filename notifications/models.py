@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from social import bounds
+
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
@@ -16,8 +18,8 @@ class Notification(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    text = models.CharField(max_length=500)
-    url = models.CharField(max_length=500, blank=True, default="")
+    text = models.CharField(max_length=bounds.NOTIFICATION_TEXT_CHARS)
+    url = models.CharField(max_length=bounds.NOTIFICATION_URL_CHARS, blank=True, default="")
     # The comment that caused it, so one comment notifies a user at most once.
     comment = models.ForeignKey("social.Comment", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     post = models.ForeignKey("social.Post", on_delete=models.CASCADE, null=True, blank=True, related_name="+")

@@ -2,17 +2,18 @@ from typing import Any
 
 from django import forms
 
-from social.models import COMMENT_MAX_CHARS, POST_MAX_CHARS, TITLE_MAX_CHARS, Comment, Post
+from social import bounds
+from social.models import Comment, Post
 
 
 class PostForm(forms.Form):
-    title = forms.CharField(max_length=TITLE_MAX_CHARS, strip=True)
-    body = forms.CharField(max_length=POST_MAX_CHARS, strip=True, widget=forms.Textarea(attrs={"rows": 4}))
+    title = forms.CharField(max_length=bounds.POST_TITLE_CHARS, strip=True)
+    body = forms.CharField(max_length=bounds.POST_BODY_CHARS, strip=True, widget=forms.Textarea(attrs={"rows": 4}))
 
 
 class CommentForm(forms.Form):
     body = forms.CharField(
-        label="Comment", max_length=COMMENT_MAX_CHARS, strip=True, widget=forms.Textarea(attrs={"rows": 3})
+        label="Comment", max_length=bounds.COMMENT_BODY_CHARS, strip=True, widget=forms.Textarea(attrs={"rows": 3})
     )
     parent = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 

@@ -4,15 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-POST_MAX_CHARS = 5000
-COMMENT_MAX_CHARS = 2000
-TITLE_MAX_CHARS = 200
+from social import bounds
 
 
 class Post(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
-    title = models.CharField(max_length=TITLE_MAX_CHARS)
-    body = models.TextField(max_length=POST_MAX_CHARS)
+    title = models.CharField(max_length=bounds.POST_TITLE_CHARS)
+    body = models.TextField(max_length=bounds.POST_BODY_CHARS)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -29,7 +27,7 @@ class Comment(models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
     parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies")
-    body = models.TextField(max_length=COMMENT_MAX_CHARS)
+    body = models.TextField(max_length=bounds.COMMENT_BODY_CHARS)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

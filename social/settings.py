@@ -162,8 +162,6 @@ REALTIME = {
     # Largest client frame the app parses; daphne's --websocket_max_message_size
     # (Makefile, production docs) cuts larger frames off before they reach us.
     "MAX_FRAME_BYTES": env_int(ENV, "WS_MAX_FRAME_BYTES", 32 * 1024),
-    "MAX_BODY_CHARS": 4000,
-    "MAX_CLIENT_ID_CHARS": 64,
     "RATE_PER_SECOND": env_int(ENV, "WS_RATE_PER_SECOND", 10),
     "RATE_BURST": env_int(ENV, "WS_RATE_BURST", 20),
     "USER_RATE_PER_SECOND": env_int(ENV, "WS_USER_RATE_PER_SECOND", 30),

@@ -13,6 +13,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from django.conf import settings
 
+from social import bounds
+
 # Client -> server frame types the consumers accept (per consumer subsets).
 CLIENT_MESSAGE = "message"
 CLIENT_TYPING = "typing"
@@ -101,7 +103,7 @@ def parse_frame(text: str | None, binary: bytes | None) -> dict[str, Any]:
 def echo_client_id(frame: dict[str, Any]) -> str | None:
     """The frame's client_id when it is one we may echo back."""
     client_id = frame.get("client_id")
-    if isinstance(client_id, str) and len(client_id) <= limits()["MAX_CLIENT_ID_CHARS"]:
+    if isinstance(client_id, str) and len(client_id) <= bounds.CLIENT_ID_CHARS:
         return client_id
     return None
 
@@ -114,8 +116,8 @@ def parse_message(frame: dict[str, Any]) -> tuple[str, str | None]:
             raise ProtocolError(INVALID, "client_id must be a non-empty string")
         if not _storable(client_id):
             raise ProtocolError(INVALID, "client_id contains characters that cannot be stored")
-        if len(client_id) > limits()["MAX_CLIENT_ID_CHARS"]:
-            raise ProtocolError(TOO_LONG, f"client_id longer than {limits()['MAX_CLIENT_ID_CHARS']} characters")
+        if len(client_id) > bounds.CLIENT_ID_CHARS:
+            raise ProtocolError(TOO_LONG, f"client_id longer than {bounds.CLIENT_ID_CHARS} characters")
     body = frame.get("body")
     if not isinstance(body, str):
         raise ProtocolError(INVALID, "body must be a string", client_id)
@@ -124,8 +126,8 @@ def parse_message(frame: dict[str, Any]) -> tuple[str, str | None]:
     body = body.strip()
     if not body:
         raise ProtocolError(INVALID, "body is empty", client_id)
-    if len(body) > limits()["MAX_BODY_CHARS"]:
-        raise ProtocolError(TOO_LONG, f"body longer than {limits()['MAX_BODY_CHARS']} characters", client_id)
+    if len(body) > bounds.MESSAGE_BODY_CHARS:
+        raise ProtocolError(TOO_LONG, f"body longer than {bounds.MESSAGE_BODY_CHARS} characters", client_id)
     return body, client_id
 
 
@@ -147,7 +149,7 @@ def parse_id(value: Any, field: str = "id") -> int:
     return value
 
 
-def parse_id_list(value: Any, field: str = "ids", max_items: int = 500) -> list[int]:
+def parse_id_list(value: Any, field: str = "ids", max_items: int = bounds.ID_LIST_ITEMS) -> list[int]:
     """A non-empty list of positive integer ids, at most ``max_items`` long."""
     if not isinstance(value, list) or not value:
         raise ProtocolError(INVALID, f"{field} must be a non-empty list of integers")
