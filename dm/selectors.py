@@ -23,12 +23,24 @@ _MESSAGE, _MEMBERSHIP = Message._meta.db_table, Membership._meta.db_table
 _CONVERSATION, _BLOCK = Conversation._meta.db_table, Block._meta.db_table
 _USER = get_user_model()._meta.db_table
 
+# The unread rule, the one place it is written: a message ``m`` is unread for
+# ``reader`` (membership ``mb``) when it is past their read marker, not their
+# own, and not from someone they have blocked.
+_UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s
+      AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"""
+# The reader's unread direct messages over all their DMs (the bell's inbox total).
 INBOX_UNREAD_SQL = f"""
     SELECT COUNT(*) FROM {_MESSAGE} m
     JOIN {_MEMBERSHIP} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %(reader)s
     JOIN {_CONVERSATION} c ON c.id = m.conversation_id AND c.kind = '{Conversation.Kind.DIRECT.value}'
-    WHERE m.id > mb.last_read_id AND m.sender_id <> %(reader)s
-      AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)
+    WHERE {_UNREAD_SQL}
+"""
+# The reader's unread messages per conversation they are in (their conversation list).
+_UNREAD_BY_CONVERSATION_SQL = f"""
+    SELECT mb.conversation_id, COUNT(*) FROM {_MEMBERSHIP} mb
+    JOIN {_MESSAGE} m ON m.conversation_id = mb.conversation_id
+    WHERE mb.user_id = %(reader)s AND {_UNREAD_SQL}
+    GROUP BY mb.conversation_id
 """
 
 # Whether ``poster`` is a member of ``conversation``, and whether a block
@@ -62,6 +74,13 @@ def inbox_unread_count(*, user_id: int) -> int:
     ``(conversation, id)`` index past the marker, not from its first message.
     """
     return _one_row(INBOX_UNREAD_SQL, {"reader": user_id})[0]
+
+
+def unread_by_conversation(*, user_id: int) -> dict[int, int]:
+    """conversation id -> the user's unread messages there (conversations with none left out)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UNREAD_BY_CONVERSATION_SQL, {"reader": user_id})
+        return dict(cursor.fetchall())
 
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:
@@ -190,17 +209,10 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
         Membership.objects.filter(user_id=user_id)
         .exclude(conversation__kind=Conversation.Kind.DIRECT, conversation__last_message_at__isnull=True)
         .select_related("conversation")
-        .annotate(
-            unread=Count(
-                "conversation__messages",
-                filter=visible
-                & Q(conversation__messages__id__gt=F("last_read_id"))
-                & ~Q(conversation__messages__sender_id=user_id),
-            ),
-            last_id=Max("conversation__messages__id", filter=visible),
-        )
+        .annotate(last_id=Max("conversation__messages__id", filter=visible))
         .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
     )
+    unread = unread_by_conversation(user_id=user_id)
     last = Message.objects.select_related("sender").in_bulk([m.last_id for m in memberships if m.last_id])
     direct_ids = [m.conversation_id for m in memberships if m.conversation.kind == Conversation.Kind.DIRECT]
     peers = {
@@ -225,7 +237,7 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
                 kind=conversation.kind,
                 title=title,
                 url=url,
-                unread=membership.unread,
+                unread=unread.get(conversation.pk, 0),
                 last_message=protocol.message_dict(message) if message else None,
             )
         )
