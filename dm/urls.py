@@ -13,6 +13,7 @@ urlpatterns = [
     path("rooms/", views.rooms, name="rooms"),
     path("rooms/<str:slug>/", views.room, name="room"),
     path("rooms/<str:slug>/join/", views.room_join, name="room_join"),
+    path("rooms/<str:slug>/decline/", views.room_decline, name="room_decline"),
     path("rooms/<str:slug>/leave/", views.room_leave, name="room_leave"),
     path("rooms/<str:slug>/members/", views.room_invite, name="room_invite"),
     path("rooms/<str:slug>/members/<str:username>/remove/", views.room_remove, name="room_remove"),

@@ -161,9 +161,9 @@ async def test_blocking_mid_conversation_closes_both_sockets(daphne_server, user
     assert await message_count() == 0
 
 
-async def test_removal_from_a_private_room_mid_conversation(daphne_server, users, cookies):
+async def test_removal_from_a_private_room_mid_conversation(daphne_server, users, cookies, add_member):
     room = await sync_to_async(services.room_create)(creator=users["alice"], name="Secret", slug="secret", private=True)
-    await sync_to_async(services.room_invite)(conversation=room, user=users["bob"])
+    await sync_to_async(add_member)(room, users["bob"])
     alice = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["alice"])
     await alice.until_ready()
     bob = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["bob"])
