@@ -177,6 +177,25 @@ async def test_removal_from_a_private_room_mid_conversation(daphne_server, users
     await alice.close()
 
 
+async def test_an_invitation_rings_the_bell_and_opening_the_room_accepts_it(daphne_server, users, cookies):
+    await sync_to_async(services.room_create)(creator=users["alice"], name="Secret", slug="secret", private=True)
+    bob_bell = await WsClient.open(daphne_server, "/ws/notifications/", cookie=cookies["bob"])
+    await bob_bell.until_ready()
+    assert await post(daphne_server, "/rooms/secret/members/", cookies["alice"], "username=bob") == 302
+    notification = (await bob_bell.recv_type("notification"))["notification"]
+    assert (notification["kind"], notification["url"]) == ("system", "/rooms/secret/")
+    assert notification["text"] == "alice invited you to “Secret”"
+    alice = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["alice"])
+    await alice.until_ready()
+    bob = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["bob"])
+    await bob.until_ready()
+    assert (await alice.recv_type("join"))["user"]["username"] == "bob"
+    await alice.send({"type": "message", "body": "welcome, bob"})
+    assert (await bob.recv_type("message"))["message"]["body"] == "welcome, bob"
+    for socket in (alice, bob, bob_bell):
+        await socket.close()
+
+
 async def test_bad_frames_over_a_real_socket(daphne_server, users, cookies):
     alice = await WsClient.open(daphne_server, "/ws/dm/bob/", cookie=cookies["alice"])
     await alice.until_ready()
