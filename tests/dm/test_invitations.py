@@ -235,3 +235,11 @@ async def test_the_socket_is_refused_without_an_invitation(connect, users, secre
         socket = await connect(name, "/ws/rooms/secret/")
         assert await socket.closed_with() == 4403
     assert not await sync_to_async(Membership.objects.filter(user__username__in=["bob", "carol"]).exists)()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_rooms_pending_invitations(client, make_user, users, secret):
+    invite(users, secret)
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/dm/conversation/{secret.pk}/change/").content.decode()
+    assert "invitations-0-invitee" in page
