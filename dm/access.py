@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from dm import selectors, services
-from dm.models import Conversation
+from dm.models import Conversation, RoomInvitation
 from social.http import Refused
 from social.realtime import protocol
 
@@ -56,21 +56,50 @@ def access_direct(user: Any, username: str) -> tuple[Conversation, Any]:
     return services.direct_conversation_get_or_create(user_a=user, user_b=peer), peer
 
 
-def access_room(user: Any, slug: str) -> Conversation:
-    """A room the user may read: any public room, or a private room they are a member of."""
+def _room(slug: str) -> Conversation:
     room = Conversation.objects.filter(kind=Conversation.Kind.ROOM, slug=slug).first()
     if room is None:
         raise NotFound("no such room")
+    return room
+
+
+def access_room(user: Any, slug: str) -> Conversation:
+    """A room the user may read: any public room, or a private room they are a member of."""
+    room = _room(slug)
     if room.private and not selectors.is_member(conversation_id=room.pk, user_id=user.pk):
         raise AccessDenied("this room is private")
     return room
 
 
+def access_room_page(user: Any, slug: str) -> tuple[Conversation, RoomInvitation | None]:
+    """A room the user may read with None, or a private room they are invited to with the invitation."""
+    room = _room(slug)
+    if not room.private or selectors.is_member(conversation_id=room.pk, user_id=user.pk):
+        return room, None
+    invitation = selectors.room_invitation(conversation_id=room.pk, user_id=user.pk)
+    if invitation is None:
+        raise AccessDenied("this room is private")
+    return room, invitation
+
+
 def access_room_join(user: Any, slug: str) -> Conversation:
-    """A room the user may chat in; opening a public room makes them a member."""
-    room = access_room(user, slug)
+    """A room the user may chat in; opening a public room, or a private one they are invited to, makes them a member."""
+    room = _room(slug)
     if not room.private:
         services.room_join(user=user, conversation=room)
+    elif (
+        not selectors.is_member(conversation_id=room.pk, user_id=user.pk)
+        and services.room_invitation_accept(user=user, room=room) is None
+    ):
+        raise AccessDenied("this room is private")
+    return room
+
+
+def access_room_invitation(user: Any, slug: str) -> Conversation:
+    """A private room the user holds a pending invitation to."""
+    room = _room(slug)
+    if not room.private or selectors.room_invitation(conversation_id=room.pk, user_id=user.pk) is None:
+        raise AccessDenied("you have no invitation to this room")
     return room
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from dm.models import Block, Conversation, Membership, Message
+from dm.models import Block, Conversation, Membership, Message, RoomInvitation
 
 
 class MembershipInline(admin.TabularInline):
@@ -9,12 +9,19 @@ class MembershipInline(admin.TabularInline):
     raw_id_fields = ["user"]
 
 
+class RoomInvitationInline(admin.TabularInline):
+    model = RoomInvitation
+    fk_name = "conversation"
+    extra = 0
+    raw_id_fields = ["invitee", "inviter"]
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ["pk", "kind", "slug", "name", "private", "last_message_at"]
     list_filter = ["kind", "private"]
     search_fields = ["slug", "name", "direct_key"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, RoomInvitationInline]
 
 
 @admin.register(Message)

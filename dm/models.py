@@ -1,4 +1,4 @@
-"""Conversations (direct pairs and rooms), members with read markers, messages, blocks.
+"""Conversations (direct pairs and rooms), members with read markers, invitations, messages, blocks.
 
 Direct messages and rooms are one concept with two kinds: a Conversation with
 Memberships and Messages. Each membership carries the member's read marker.
@@ -58,6 +58,23 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.conversation_id}"
+
+
+class RoomInvitation(models.Model):
+    """A pending invitation to a private room: the invitee becomes a member only by accepting."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_invitations")
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "invitee"], name="room_invitation_once")]
+
+    def __str__(self) -> str:
+        return f"{self.invitee_id} invited to {self.conversation_id}"
 
 
 class Message(models.Model):

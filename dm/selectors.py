@@ -1,4 +1,4 @@
-"""Reads of the messaging app: history, unread counts, markers, presence, rooms."""
+"""Reads of the messaging app: history, unread counts, markers, presence, rooms, invitations."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
-from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
+from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
 from social.realtime import protocol
 
 # The reads below run on every message and every frame a chat socket acts
@@ -244,6 +244,21 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
     return results
 
 
-def room_member(*, conversation_id: int, username: str) -> Any | None:
-    """The member of a room named ``username``, or None."""
-    return get_user_model().objects.filter(memberships__conversation_id=conversation_id, username=username).first()
+def room_member_or_invitee(*, conversation_id: int, username: str) -> Any | None:
+    """The member or pending invitee of a room named ``username``, or None."""
+    in_room = Q(memberships__conversation_id=conversation_id) | Q(room_invitations__conversation_id=conversation_id)
+    return get_user_model().objects.filter(in_room, username=username).distinct().first()
+
+
+def room_invitees(*, conversation_id: int) -> list[Any]:
+    """Users with a pending invitation to a room, by username."""
+    return list(get_user_model().objects.filter(room_invitations__conversation_id=conversation_id).order_by("username"))
+
+
+def room_invitation(*, conversation_id: int, user_id: int) -> RoomInvitation | None:
+    """The user's pending invitation to a room (with its inviter), or None."""
+    return (
+        RoomInvitation.objects.select_related("inviter")
+        .filter(conversation_id=conversation_id, invitee_id=user_id)
+        .first()
+    )

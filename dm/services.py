@@ -1,4 +1,4 @@
-"""Writes of the messaging app: conversations, messages, read markers, rooms, blocks, presence.
+"""Writes of the messaging app: conversations, messages, read markers, rooms, invitations, blocks, presence.
 
 The database is the record and the channel layer only a doorbell: every write
 publishes after its transaction commits, and a lost publish is repaired by the
@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +22,8 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from dm import selectors
-from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
+from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
+from notifications.services import notify
 from social.realtime import protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
 from social.realtime.publish import group_send_many, run_sync, send_on_commit
@@ -430,21 +432,59 @@ def room_leave(*, user: Any, conversation: Conversation) -> None:
     _access_check_on_commit(user.pk)
 
 
+class InviteOutcome(StrEnum):
+    """What ``room_invite`` did."""
+
+    INVITED = "invited"
+    ALREADY_INVITED = "already_invited"
+    ALREADY_MEMBER = "already_member"
+
+
 @transaction.atomic
-def room_invite(*, conversation: Conversation, user: Any) -> Membership:
-    """Add a member to a private room (idempotent)."""
-    if conversation.kind != Conversation.Kind.ROOM or not conversation.private:
+def room_invite(*, inviter: Any, room: Conversation, invitee: Any) -> InviteOutcome:
+    """Invite a user to a private room: a pending invitation and a bell notification, not a membership.
+
+    Inviting a member or someone already invited changes nothing. The invitee
+    is not notified when they have blocked the inviter.
+    """
+    if room.kind != Conversation.Kind.ROOM or not room.private:
         raise ValueError("members are invited to private rooms only")
-    return _add_member(conversation, user)
+    if selectors.is_member(conversation_id=room.pk, user_id=invitee.pk):
+        return InviteOutcome.ALREADY_MEMBER
+    _, created = RoomInvitation.objects.get_or_create(conversation=room, invitee=invitee, defaults={"inviter": inviter})
+    if not created:
+        return InviteOutcome.ALREADY_INVITED
+    if not selectors.has_blocked(blocker_id=invitee.pk, blocked_id=inviter.pk):
+        notify(invitee, f"{inviter.username} invited you to “{room.name}”", url=f"/rooms/{room.slug}/", actor=inviter)
+    return InviteOutcome.INVITED
+
+
+@transaction.atomic
+def room_invitation_accept(*, user: Any, room: Conversation) -> Membership | None:
+    """Turn the user's invitation into a membership; None when they hold neither."""
+    # Two tabs accepting at once: the second DELETE waits for the first to
+    # commit and finds nothing, and then the membership the first made.
+    deleted, _ = RoomInvitation.objects.filter(conversation=room, invitee=user).delete()
+    if deleted:
+        return _add_member(room, user)
+    return Membership.objects.filter(conversation=room, user=user).first()
+
+
+@transaction.atomic
+def room_invitation_decline(*, user: Any, room: Conversation) -> bool:
+    """Drop the user's invitation to the room; False when there was none."""
+    deleted, _ = RoomInvitation.objects.filter(conversation=room, invitee=user).delete()
+    return bool(deleted)
 
 
 @transaction.atomic
 def room_remove(*, conversation: Conversation, user: Any) -> None:
-    """Remove a member from a private room; their open sockets in it close at once."""
+    """Remove a member or a pending invitee from a private room; a member's open sockets in it close at once."""
     if conversation.kind != Conversation.Kind.ROOM or not conversation.private:
         raise ValueError("members are removed from private rooms only")
     if user.pk == conversation.created_by_id:
         raise ValueError("the creator cannot be removed")
+    RoomInvitation.objects.filter(conversation=conversation, invitee=user).delete()
     Membership.objects.filter(conversation=conversation, user=user).delete()
     _access_check_on_commit(user.pk)
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("rooms/", views.rooms, name="rooms"),
     path("rooms/<roomslug:slug>/", views.room, name="room"),
     path("rooms/<roomslug:slug>/join/", views.room_join, name="room_join"),
+    path("rooms/<roomslug:slug>/decline/", views.room_decline, name="room_decline"),
     path("rooms/<roomslug:slug>/leave/", views.room_leave, name="room_leave"),
     path("rooms/<roomslug:slug>/members/", views.room_invite, name="room_invite"),
     path("rooms/<roomslug:slug>/members/<username:username>/remove/", views.room_remove, name="room_remove"),

@@ -128,13 +128,17 @@ def rooms(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    """A room window with its online list (opening a public room's socket joins it)."""
-    conversation = _page_access(access.access_room, request.user, slug)
+    """A room window with its online list (opening a public room's socket joins it); an invitee sees the invitation."""
+    conversation, invitation = _page_access(access.access_room_page, request.user, slug)
+    if invitation is not None:
+        return render(request, "dm/room_invitation.html", {"room": conversation, "invitation": invitation})
+    can_manage = conversation.private and conversation.created_by_id == request.user.pk
     context = {
         "room": conversation,
         "is_member": selectors.is_member(conversation_id=conversation.pk, user_id=request.user.pk),
-        "can_manage": conversation.private and conversation.created_by_id == request.user.pk,
+        "can_manage": can_manage,
         "members": selectors.room_members(conversation_id=conversation.pk) if conversation.private else [],
+        "invitees": selectors.room_invitees(conversation_id=conversation.pk) if can_manage else [],
         "invite_form": UsernameForm(user=request.user),
     }
     return render(request, "dm/room.html", context)
@@ -143,9 +147,19 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def room_join(request: HttpRequest, slug: str) -> HttpResponse:
-    """Join a public room."""
+    """Join a public room, or accept an invitation to a private one."""
     _page_access(access.access_room_join, request.user, slug)
     return redirect("dm:room", slug=slug)
+
+
+@login_required
+@require_POST
+def room_decline(request: HttpRequest, slug: str) -> HttpResponse:
+    """Decline an invitation to a private room."""
+    conversation = _page_access(access.access_room_invitation, request.user, slug)
+    services.room_invitation_decline(user=request.user, room=conversation)
+    flash.success(request, f"You declined the invitation to {conversation.name}.")
+    return redirect("dm:rooms")
 
 
 @login_required
@@ -158,17 +172,26 @@ def room_leave(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("dm:rooms")
 
 
+_INVITE_REPLIES = {
+    services.InviteOutcome.INVITED: "{} is invited and becomes a member on accepting.",
+    services.InviteOutcome.ALREADY_INVITED: "{} is already invited; nothing changed.",
+    services.InviteOutcome.ALREADY_MEMBER: "{} is already a member; nothing changed.",
+}
+
+
 @login_required
 @require_POST
 def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
-    """Add a member to your private room."""
+    """Invite a user to your private room (they become a member when they accept)."""
     conversation = _page_access(access.access_room_manage, request.user, slug)
     form = UsernameForm(request.POST, user=request.user)
     if not throttle.write_allowed(request, "invite"):
         flash.error(request, throttle.REFUSAL)
     elif form.is_valid():
-        services.room_invite(conversation=conversation, user=form.cleaned_data["username"])
-        flash.success(request, f"{form.cleaned_data['username'].username} is now a member.")
+        invitee = form.cleaned_data["username"]
+        outcome = services.room_invite(inviter=request.user, room=conversation, invitee=invitee)
+        reply = flash.success if outcome == services.InviteOutcome.INVITED else flash.info
+        reply(request, _INVITE_REPLIES[outcome].format(invitee.username))
     else:
         flash.error(request, " ".join(form.errors.get("username", ["Could not invite."])))
     return redirect("dm:room", slug=slug)
@@ -177,9 +200,9 @@ def room_invite(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def room_remove(request: HttpRequest, slug: str, username: str) -> HttpResponse:
-    """Remove a member from your private room; their open windows close at once."""
+    """Remove a member or a pending invitee from your private room; a member's open windows close at once."""
     conversation = _page_access(access.access_room_manage, request.user, slug)
-    member = selectors.room_member(conversation_id=conversation.pk, username=username)
+    member = selectors.room_member_or_invitee(conversation_id=conversation.pk, username=username)
     if member is None:
         raise Http404("no such member")
     try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dm.models import Conversation, Membership
+from dm.models import Conversation, RoomInvitation
 from notifications.models import Notification
 from social.models import Comment, Post
 
@@ -53,5 +53,6 @@ def test_invitations_stop_at_the_limit(client, people, limits, make_user):
         make_user(f"victim{n}")
         client.post("/rooms/secret/members/", {"username": f"victim{n}"})
     room = Conversation.objects.get(slug="secret")
-    invited = Membership.objects.filter(conversation=room, user__username__startswith="victim")
-    assert invited.count() == 3
+    assert RoomInvitation.objects.filter(conversation=room).count() == 3
+    # An invitation is not a membership: the victims' inboxes are untouched until they accept.
+    assert not room.memberships.filter(user__username__startswith="victim").exists()

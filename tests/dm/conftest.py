@@ -12,6 +12,7 @@ import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
+from dm import services
 from social.asgi import application
 
 
@@ -111,3 +112,14 @@ async def listen() -> AsyncIterator[Callable[..., Any]]:
         return receive
 
     yield subscribe
+
+
+@pytest.fixture
+def add_member() -> Callable[[Any, Any], None]:
+    """``add_member(room, user)``: the room's creator invites ``user``, who accepts."""
+
+    def invite_and_accept(room: Any, user: Any) -> None:
+        services.room_invite(inviter=room.created_by, room=room, invitee=user)
+        services.room_invitation_accept(user=user, room=room)
+
+    return invite_and_accept

@@ -110,13 +110,13 @@ def test_room_history_unknown_room_is_404(alice_client):
     assert alice_client.get("/api/rooms/nowhere/messages/").status_code == 404
 
 
-def test_private_room_history_is_403_for_non_members(alice_client, users):
+def test_private_room_history_is_403_for_non_members(alice_client, users, add_member):
     room = services.room_create(creator=users["bob"], name="S", slug="secret", private=True)
     say(users, room, "bob", 1)
     response = alice_client.get("/api/rooms/secret/messages/")
     assert response.status_code == 403
     assert "error" in response.json()
-    services.room_invite(conversation=room, user=users["alice"])
+    add_member(room, users["alice"])
     assert len(alice_client.get("/api/rooms/secret/messages/").json()["results"]) == 1
 
 

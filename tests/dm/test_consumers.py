@@ -32,9 +32,9 @@ def room(users):
 
 
 @pytest.fixture
-def secret(users):
+def secret(users, add_member):
     room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
-    services.room_invite(conversation=room, user=users["bob"])
+    add_member(room, users["bob"])
     return room
 
 

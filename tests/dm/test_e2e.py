@@ -161,9 +161,9 @@ async def test_blocking_mid_conversation_closes_both_sockets(daphne_server, user
     assert await message_count() == 0
 
 
-async def test_removal_from_a_private_room_mid_conversation(daphne_server, users, cookies):
+async def test_removal_from_a_private_room_mid_conversation(daphne_server, users, cookies, add_member):
     room = await sync_to_async(services.room_create)(creator=users["alice"], name="Secret", slug="secret", private=True)
-    await sync_to_async(services.room_invite)(conversation=room, user=users["bob"])
+    await sync_to_async(add_member)(room, users["bob"])
     alice = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["alice"])
     await alice.until_ready()
     bob = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["bob"])
@@ -175,6 +175,25 @@ async def test_removal_from_a_private_room_mid_conversation(daphne_server, users
     await alice.send({"type": "message", "body": "bob is gone"})
     assert (await alice.recv())["message"]["body"] == "bob is gone"
     await alice.close()
+
+
+async def test_an_invitation_rings_the_bell_and_opening_the_room_accepts_it(daphne_server, users, cookies):
+    await sync_to_async(services.room_create)(creator=users["alice"], name="Secret", slug="secret", private=True)
+    bob_bell = await WsClient.open(daphne_server, "/ws/notifications/", cookie=cookies["bob"])
+    await bob_bell.until_ready()
+    assert await post(daphne_server, "/rooms/secret/members/", cookies["alice"], "username=bob") == 302
+    notification = (await bob_bell.recv_type("notification"))["notification"]
+    assert (notification["kind"], notification["url"]) == ("system", "/rooms/secret/")
+    assert notification["text"] == "alice invited you to “Secret”"
+    alice = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["alice"])
+    await alice.until_ready()
+    bob = await WsClient.open(daphne_server, "/ws/rooms/secret/", cookie=cookies["bob"])
+    await bob.until_ready()
+    assert (await alice.recv_type("join"))["user"]["username"] == "bob"
+    await alice.send({"type": "message", "body": "welcome, bob"})
+    assert (await bob.recv_type("message"))["message"]["body"] == "welcome, bob"
+    for socket in (alice, bob, bob_bell):
+        await socket.close()
 
 
 async def test_bad_frames_over_a_real_socket(daphne_server, users, cookies):

@@ -89,11 +89,11 @@ def test_block_needs_post(alice_client, users):
     assert alice_client.get("/messages/bob/block/").status_code == 405
 
 
-def test_rooms_page_lists_public_and_own_private_rooms(alice_client, users):
+def test_rooms_page_lists_public_and_own_private_rooms(alice_client, users, add_member):
     services.room_create(creator=users["bob"], name="Open", slug="open", private=False)
     services.room_create(creator=users["bob"], name="Hidden", slug="hidden", private=True)
     mine = services.room_create(creator=users["bob"], name="Ours", slug="ours", private=True)
-    services.room_invite(conversation=mine, user=users["alice"])
+    add_member(mine, users["alice"])
     page = alice_client.get("/rooms/").content.decode()
     assert "Open" in page and "Ours" in page and "Hidden" not in page
     assert 'action="/rooms/open/join/"' in page
@@ -144,16 +144,17 @@ def test_creator_invites_and_removes_members(alice_client, users):
     page = alice_client.get("/rooms/secret/").content.decode()
     assert 'id="invite-form"' in page
     alice_client.post("/rooms/secret/members/", {"username": "bob"})
-    assert selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
+    assert not selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
+    services.room_invitation_accept(user=users["bob"], room=room)
     assert 'action="/rooms/secret/members/bob/remove/"' in alice_client.get("/rooms/secret/").content.decode()
     alice_client.post("/rooms/secret/members/bob/remove/")
     assert not selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
     assert alice_client.post("/rooms/secret/members/carol/remove/").status_code == 404
 
 
-def test_only_the_creator_manages_members(client, users):
+def test_only_the_creator_manages_members(client, users, add_member):
     room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
-    services.room_invite(conversation=room, user=users["bob"])
+    add_member(room, users["bob"])
     client.force_login(users["bob"])
     assert client.post("/rooms/secret/members/", {"username": "carol"}).status_code == 403
     assert client.post("/rooms/secret/members/alice/remove/").status_code == 403

@@ -11,6 +11,7 @@ from django.db import connection
 
 from dm import services
 from dm.models import Conversation, Message
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,3 +67,23 @@ def test_resends_racing_store_one_message(users):
     first, second = race(resend, resend)
     assert first == second
     assert Message.objects.count() == 1
+
+
+def test_two_tabs_accepting_one_invitation_both_get_the_membership(users):
+    room = services.room_create(creator=users["alice"], name="S", slug="s", private=True)
+    bob = users["bob"]
+    for _ in range(3):
+        services.room_invite(inviter=users["alice"], room=room, invitee=bob)
+        memberships = race(*(lambda: services.room_invitation_accept(user=bob, room=room) for _ in range(2)))
+        assert None not in memberships
+        assert memberships[0].pk == memberships[1].pk
+        services.room_remove(conversation=room, user=bob)
+
+
+def test_invitations_racing_store_one_and_notify_once(users):
+    room = services.room_create(creator=users["alice"], name="S", slug="s", private=True)
+    outcomes = race(
+        *(lambda: services.room_invite(inviter=users["alice"], room=room, invitee=users["bob"]) for _ in range(2))
+    )
+    assert sorted(outcomes) == sorted([services.InviteOutcome.INVITED, services.InviteOutcome.ALREADY_INVITED])
+    assert Notification.objects.filter(recipient=users["bob"]).count() == 1

@@ -185,11 +185,11 @@ def test_joining_a_room_starts_with_everything_read(users):
     assert services.room_join(user=users["bob"], conversation=room).last_read_id == newest.pk
 
 
-def test_private_rooms_are_invite_only(users):
+def test_private_rooms_are_invite_only(users, add_member):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=True)
     with pytest.raises(ValueError):
         services.room_join(user=users["bob"], conversation=room)
-    services.room_invite(conversation=room, user=users["bob"])
+    add_member(room, users["bob"])
     assert selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
     services.room_remove(conversation=room, user=users["bob"])
     assert not selectors.is_member(conversation_id=room.pk, user_id=users["bob"].pk)
@@ -200,7 +200,7 @@ def test_private_rooms_are_invite_only(users):
 def test_public_rooms_have_no_invitations(users):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     with pytest.raises(ValueError):
-        services.room_invite(conversation=room, user=users["bob"])
+        services.room_invite(inviter=users["alice"], room=room, invitee=users["bob"])
     with pytest.raises(ValueError):
         services.room_remove(conversation=room, user=users["bob"])
 
@@ -327,19 +327,19 @@ def test_heartbeat_of_a_swept_socket_is_no_news_while_another_tab_kept_the_user_
 
 
 @pytest.fixture
-def secret_room(users):
+def secret_room(users, add_member):
     room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
-    services.room_invite(conversation=room, user=users["bob"])
+    add_member(room, users["bob"])
     return room
 
 
-def test_presence_versions_keep_growing_across_leaving_and_rejoining_the_room(users, secret_room):
+def test_presence_versions_keep_growing_across_leaving_and_rejoining_the_room(users, secret_room, add_member):
     where = {"conversation_id": secret_room.pk, "user_id": users["bob"].pk}
     assert services.presence_enter(**where, channel_name="tab") == 1
     services.room_remove(conversation=secret_room, user=users["bob"])
     assert services.presence_exit(**where, channel_name="tab") is True
     assert services.presence_leave_due(**where) == 2
-    services.room_invite(conversation=secret_room, user=users["bob"])
+    add_member(secret_room, users["bob"])
     assert services.presence_enter(**where, channel_name="tab-again") == 3
     assert selectors.presence_versions(conversation_id=secret_room.pk) == {users["bob"].pk: 3}
 
@@ -365,9 +365,9 @@ def test_access_direct_refuses_inactive_users(users):
         access.access_direct(users["alice"], "bob")
 
 
-def test_access_room_and_manage(users):
+def test_access_room_and_manage(users, add_member):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=True)
-    services.room_invite(conversation=room, user=users["bob"])
+    add_member(room, users["bob"])
     with pytest.raises(access.NotFound):
         access.access_room(users["alice"], "missing")
     with pytest.raises(access.AccessDenied):
