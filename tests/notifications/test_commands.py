@@ -44,3 +44,19 @@ def test_demo_job_reports_progress(alice):
 def test_demo_job_refuses_bad_arguments(alice):
     with pytest.raises(CommandError):
         call_command("demo_job", "alice", "--steps", "0")
+
+
+@pytest.mark.parametrize("command", [["notify", "alice", "hi"], ["demo_job", "alice", "--steps", "1", "--delay", "0"]])
+def test_commands_say_plainly_that_without_redis_nothing_is_live(alice, settings, capsys, command):
+    settings.REDIS_URL = ""
+    call_command(*command)
+    out = capsys.readouterr().out
+    assert "No REDIS_URL" in out and "no server process can deliver it live" in out
+    assert "next page load" in out and "database" in out
+
+
+def test_commands_say_where_they_publish_with_redis(alice, settings, capsys):
+    settings.REDIS_URL = "redis://:secret@redis.example:6380/4"
+    call_command("notify", "alice", "hi")
+    out = capsys.readouterr().out
+    assert "published through Redis redis.example:6380/4" in out and "secret" not in out
