@@ -32,5 +32,7 @@ for port in $PORTS; do
 done
 urls=""
 for port in $PORTS; do urls="$urls http://127.0.0.1:$port/"; done
-echo "serving$urls (Redis $REDIS_URL, database $DATABASE_URL); Ctrl-C stops them"
+# Without user names and passwords.
+where=$(echo "Redis $REDIS_URL, database $DATABASE_URL" | sed -E 's#//[^@/ ]*@#//#g')
+echo "serving$urls ($where); Ctrl-C stops them"
 wait
