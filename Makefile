@@ -2,8 +2,9 @@
 # http://127.0.0.1:8000, `make test` runs the whole suite. Both set up .venv first:
 # `make venv` installs what the service runs with (requirements.txt), `make dev-venv`
 # adds the tests and tools (requirements-dev.txt). manage.py and social.serve read
-# .env when it exists (copy .env.example), so every target and command below uses
-# the same DATABASE_URL and REDIS_URL; variables set on the command line win.
+# .env when it exists (copy .env.example), so run, two-servers, superuser and every
+# manage.py command use the same DATABASE_URL and REDIS_URL (the tests never read it);
+# variables set on the command line win.
 
 PYTHON ?= python3
 VENV := .venv

@@ -25,10 +25,10 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user named {username!r}")
-        live, note = delivery_note()
-        self.stdout.write(note if live else self.style.WARNING(note))
         try:
             notification = notify(user, text, url=url)
         except ValueError as error:
             raise CommandError(str(error)) from None
+        live, note = delivery_note()
+        self.stdout.write(note if live else self.style.WARNING(note))
         self.stdout.write(f"notification {notification.pk} sent to {username}")
