@@ -8,7 +8,8 @@ from notifications.models import Notification
 pytestmark = pytest.mark.django_db
 
 
-def test_notify_command(alice, capsys):
+def test_notify_command(alice, capsys, settings):
+    settings.REDIS_URL = ""
     call_command("notify", "alice", "Deploy finished", "--url", "/posts/1/")
     notification = Notification.objects.get()
     assert (notification.recipient, notification.kind, notification.text, notification.url) == (
@@ -17,7 +18,7 @@ def test_notify_command(alice, capsys):
         "Deploy finished",
         "/posts/1/",
     )
-    assert f"notification {notification.pk} sent to alice" in capsys.readouterr().out
+    assert f"notification {notification.pk} stored for alice" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -60,3 +61,4 @@ def test_commands_say_where_they_publish_with_redis(alice, settings, capsys):
     call_command("notify", "alice", "hi")
     out = capsys.readouterr().out
     assert "published through Redis redis.example:6380/4" in out and "secret" not in out
+    assert "sent to alice" in out

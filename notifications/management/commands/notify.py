@@ -31,4 +31,4 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from None
         live, note = delivery_note()
         self.stdout.write(note if live else self.style.WARNING(note))
-        self.stdout.write(f"notification {notification.pk} sent to {username}")
+        self.stdout.write(f"notification {notification.pk} {'sent to' if live else 'stored for'} {username}")
