@@ -1,5 +1,10 @@
 # Everything a newcomer needs: `make run` serves the site with demo data on
-# http://127.0.0.1:8000, `make test` runs the whole suite. Both set up .venv first.
+# http://127.0.0.1:8000, `make test` runs the whole suite. Both set up .venv first:
+# `make venv` installs what the service runs with (requirements.txt), `make dev-venv`
+# adds the tests and tools (requirements-dev.txt). manage.py and social.serve read
+# .env when it exists (copy .env.example), so run, two-servers, superuser and every
+# manage.py command use the same DATABASE_URL and REDIS_URL (the tests never read it);
+# variables set on the command line win.
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,14 +12,20 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DEV_ENV := DEBUG=1
 
-.PHONY: venv run migrate test test-fast lint browser-deps bench two-servers clean
+.PHONY: venv dev-venv run migrate superuser test lint browser-deps bench two-servers clean
 
 venv: $(VENV)/.installed
 
+dev-venv: $(VENV)/.installed-dev
+
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 migrate: venv
@@ -22,14 +33,19 @@ migrate: venv
 
 run: migrate
 	$(DEV_ENV) $(PY) manage.py seed_demo
+	@echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops it). An admin for /admin/: make superuser"
 	$(DEV_ENV) $(PY) -m social.serve --port $(PORT)
+
+# An account for /admin/ (the admin actions in the docs), in the database .env names.
+superuser: migrate
+	$(DEV_ENV) $(PY) manage.py createsuperuser
 
 # The whole suite: unit, end-to-end (real daphne), browser (skips with a reason
 # when /usr/bin/chromium is missing; `make browser-deps` installs it).
-test: venv
+test: dev-venv
 	$(DEV_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: venv
+lint: dev-venv
 	$(PY) -m ruff check .
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
@@ -38,11 +54,12 @@ browser-deps:
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "run as root (or sudo apt-get install chromium) to enable browser tests"; fi
 
-# Two daphne processes on 8001/8002 sharing local Redis and PostgreSQL.
+# Two daphne processes sharing Redis and PostgreSQL: PORTS="8001 8002", DATABASE_URL
+# and REDIS_URL from the environment or .env (defaults in deploy/two_servers.sh).
 two-servers: venv
 	deploy/two_servers.sh
 
-bench: venv
+bench: dev-venv
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import resource
 import sys
+from typing import Any
+
+from social import envfile
+
+log = logging.getLogger("social.serve")
 
 # Frames larger than this are cut off by daphne (close 1009) before the app
 # reads them; the app's own limits (settings.REALTIME) are smaller still.
@@ -87,6 +93,32 @@ def load_app_then_tune_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
+def serving_line(*, host: str, port: int) -> str:
+    """The one start-up log line: the bound address, the channel layer and the database."""
+    from django.conf import settings
+    from django.db import connection
+
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    reach = "shared through Redis" if settings.REDIS_URL else "this process only"
+    return (
+        f"serving http://{host}:{port}/ (channel layer {layer}, {reach}; "
+        f"database {connection.vendor} {connection.settings_dict['NAME']})"
+    )
+
+
+def announcing_server_class() -> type:
+    """daphne's Server, logging ``serving_line`` once each listening address is bound."""
+    from daphne.server import Server
+
+    class AnnouncingServer(Server):
+        def listen_success(self, port: Any) -> None:
+            super().listen_success(port)
+            address = port.getHost()
+            log.info("%s", serving_line(host=address.host, port=address.port))
+
+    return AnnouncingServer
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the few options, lift the file limit and hand over to daphne."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -94,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--fd", type=int, default=None)
     args = parser.parse_args(argv)
+    envfile.load()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
     raise_open_file_limit()
     if os.environ.get("SERVER_UVLOOP", "1") != "0":
@@ -101,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     load_app_then_tune_gc()
     from daphne.cli import CommandLineInterface
 
+    CommandLineInterface.server_class = announcing_server_class()
     sys.argv = daphne_argv(bind=args.bind, port=args.port, fd=args.fd)
     CommandLineInterface.entrypoint()
 

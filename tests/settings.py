@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("DEBUG", "1")
+# A test run is configured by its own environment only: neither it nor the server
+# processes and commands it starts read the developer's .env (social/envfile.py).
+os.environ["ENV_FILE"] = ""
 # Redis keys and channel-layer groups of this run apart from any other run on
 # the same Redis; server processes the tests start inherit the parent's value.
 os.environ.setdefault("CHANNEL_PREFIX", f"test{os.getpid()}")

@@ -12,11 +12,11 @@ from django.db import transaction
 
 from dm.models import Message
 from social.models import Comment, Post
-from tests.faults.conftest import GENEROUS_LIMITS
+from tests.faults.conftest import GENEROUS_LIMITS, needs_shared_layer
 from tests.support.clients import WsClient
 from tests.support.http import Browserish
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), needs_shared_layer]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -3,7 +3,8 @@
 The job runs in its own process (or a worker, a Celery task, a cron job), never
 inside a server: no request waits for it and no event loop sleeps. Each step
 calls notify(); with a shared Redis channel layer the user's open tabs see the
-progress live, and in any case the rows are there on their next resume.
+progress live, and in any case the rows are there on their next resume (the
+command says which before it starts).
 """
 
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from notifications.management.commands._delivery import delivery_note
 from notifications.services import notify
 
 
@@ -29,6 +31,8 @@ class Command(BaseCommand):
             raise CommandError(f"no user named {username!r}")
         if not 1 <= steps <= 100 or delay < 0:
             raise CommandError("steps must be 1..100 and delay not negative")
+        live, note = delivery_note()
+        self.stdout.write(note if live else self.style.WARNING(note))
         notify(user, f"Demo job started: {steps} steps")
         for step in range(1, steps + 1):
             time.sleep(delay)  # the job's work; this process is nobody's server

@@ -5,13 +5,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from notifications.management.commands._delivery import delivery_note
 from notifications.services import notify
 
 
 class Command(BaseCommand):
     help = (
-        "Send a system notification to a user. It reaches their open tabs live when the server "
-        "shares this process's channel layer (REDIS_URL); otherwise it shows up on their next resume."
+        "Send a system notification to a user. It reaches their open tabs live only when this command "
+        "and the server share a Redis channel layer (the same REDIS_URL, and the same DATABASE_URL); "
+        "without REDIS_URL it is only stored and shows up on their next page load or resume."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,4 +29,6 @@ class Command(BaseCommand):
             notification = notify(user, text, url=url)
         except ValueError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"notification {notification.pk} sent to {username}")
+        live, note = delivery_note()
+        self.stdout.write(note if live else self.style.WARNING(note))
+        self.stdout.write(f"notification {notification.pk} {'sent to' if live else 'stored for'} {username}")
