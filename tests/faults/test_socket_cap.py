@@ -4,9 +4,10 @@ import asyncio
 
 import pytest
 
+from tests.faults.conftest import needs_shared_layer
 from tests.support.clients import WsClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), needs_shared_layer]
 
 CAP = {"WS_MAX_SOCKETS_PER_USER": "3", "WS_PRESENCE_STALE_SECONDS": "3", "WS_HEARTBEAT_SECONDS": "1"}
 
