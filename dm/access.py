@@ -121,10 +121,7 @@ def access_post(user: Any, conversation: Conversation) -> None:
         if conversation.kind == Conversation.Kind.DIRECT
         else None
     )
-    rights = selectors.posting_rights(conversation_id=conversation.pk, user_id=user.pk, peer_id=peer_id)
-    if not rights.active:
-        raise Deactivated("this account is deactivated")
-    if not rights.member:
-        raise AccessDenied("you are not a member of this conversation")
-    if rights.blocked:
-        raise AccessDenied("messages between you and this user are blocked")
+    refusal = selectors.posting_rights(conversation_id=conversation.pk, user_id=user.pk, peer_id=peer_id).refusal()
+    if refusal is not None:
+        close_code, reason = refusal
+        raise (Deactivated if close_code == protocol.CLOSE_NOT_LOGGED_IN else AccessDenied)(reason)

@@ -6,9 +6,7 @@ One base serves both kinds; the subclasses differ in who may connect, what
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from channels.db import database_sync_to_async
@@ -16,17 +14,13 @@ from django.conf import settings
 
 from dm import access, selectors, services
 from dm.models import Conversation
-from social.realtime import limits, protocol
+from social.realtime import protocol
+from social.realtime.batching import Batcher
 from social.realtime.consumers import Denied, RealtimeConsumer
-from social.realtime.publish import group_send, group_send_many
 
 T = TypeVar("T")
-# A stored message: the service's result and the events that announce it.
-Stored = tuple[services.SendResult, list[tuple[str, dict[str, Any]]]]
-
-log = logging.getLogger(__name__)
-# Leaves waiting out their grace period (the loop keeps only weak references to tasks).
-_leaving: set[asyncio.Task[None]] = set()
+# A message frame as parsed: (body, client_id).
+Item = tuple[str, str | None]
 
 
 class ConversationConsumer(RealtimeConsumer):
@@ -41,9 +35,8 @@ class ConversationConsumer(RealtimeConsumer):
     queued_frames: ClassVar[frozenset[str]] = frozenset({protocol.CLIENT_MESSAGE})
 
     conversation: Conversation
-    # The task storing the outbox, while it runs, and the size of the batch it holds.
-    storing: asyncio.Task[None] | None = None
-    in_flight: int = 0
+    # Message frames read and not yet stored, stored and answered in batches.
+    outbox: Batcher[Item, services.SendResult | Exception] | None = None
     # Users this socket's user has blocked: their frames are dropped (rooms).
     blocked: frozenset[int] = frozenset()
 
@@ -62,8 +55,12 @@ class ConversationConsumer(RealtimeConsumer):
     # RealtimeConsumer hooks.
 
     async def authorize(self) -> None:
-        # Messages read from the socket and not yet stored (see on_message).
-        self.outbox: list[tuple[str, str | None]] = []
+        self.outbox = Batcher(
+            handle=self.send_messages,
+            answer=self.answer_message,
+            stop=lambda outcome: isinstance(outcome, services.PostingRefused),
+            limit=settings.REALTIME["PENDING_MESSAGES_PER_SOCKET"],
+        )
         await self.guarded(self.load)
         self.group = services.conversation_group(self.conversation)
 
@@ -96,84 +93,38 @@ class ConversationConsumer(RealtimeConsumer):
     # Frames from the client.
 
     async def on_message(self, frame: dict[str, Any]) -> None:
-        """Queue the message; ``store_outbox`` stores, publishes and acknowledges it.
-
-        The socket reads its next frame meanwhile, so messages that arrive
-        while a batch is being stored go together into the next one: one
-        database hop and one publishing round trip for all of them, instead
-        of a chain of round trips per message that caps a sender's rate.
-        """
-        self.outbox.append(protocol.parse_message(frame))
-        if self.storing is None or self.storing.done():
-            self.storing = asyncio.create_task(self.store_outbox())
-        if len(self.outbox) + self.in_flight >= settings.REALTIME["PENDING_MESSAGES_PER_SOCKET"]:
-            # Stop reading the socket until the backlog is stored (backpressure).
-            await self.settle()
+        """Queue the message: the socket reads on while a batch is stored (see social.realtime.batching)."""
+        await self.outbox.put(protocol.parse_message(frame))
 
     async def settle(self) -> None:
-        if self.storing is not None:
-            # Shielded: a cancelled reader must not cancel storing what it already read.
-            await asyncio.shield(self.storing)
+        if self.outbox is not None:
+            await self.outbox.settle()
 
-    async def store_outbox(self) -> None:
-        """Store, publish and answer queued messages in order, a batch per round.
+    async def send_messages(self, batch: list[Item]) -> list[services.SendResult | Exception]:
+        """Store and publish a batch (the service does both; this socket echoes by itself)."""
+        return await services.messages_send(
+            sender=self.user, conversation=self.conversation, items=batch, exclude_channel=self.channel_name
+        )
 
-        This socket is left out of the relay and gets its echo here, in the
-        order it sent; ``settle`` makes any other answer wait for them.
-        """
-        while self.outbox:
-            batch, self.outbox = self.outbox, []
-            self.in_flight = len(batch)
-            try:
-                outcomes = await database_sync_to_async(self.store_messages, thread_sensitive=False)(batch)
-                # Published from the event loop after the commits, so the
-                # database thread never waits on Redis; each message's
-                # conversation frame and (DM) inbox frame go out together.
-                events = [event for outcome in outcomes if isinstance(outcome, tuple) for event in outcome[1]]
-                delivered = iter(await group_send_many(events) if events else [])
-            except Exception as error:
-                log.exception("storing messages failed on %s", self.channel_name)
-                outcomes, delivered = [error] * len(batch), iter([])
-            for (_, client_id), outcome in zip(batch, outcomes, strict=False):
-                if isinstance(outcome, Exception):
-                    await self.answer_quietly(self.answer_failure(outcome, client_id))
-                    continue
-                result, message_events = outcome
-                # Whether the conversation's frame (the first) went out.
-                result.broadcast = [next(delivered) for _ in message_events][:1] == [True]
-                await self.answer_quietly(self.acknowledge(result, message_events))
-            self.in_flight = 0
-            if outcomes and isinstance(outcomes[-1], Denied):
-                # The socket is closing: what it sent after the refusal is not stored.
-                self.outbox.clear()
-
-    async def answer_quietly(self, answer: Awaitable[None]) -> None:
-        """Send one answer of a batch; a socket closed meanwhile (the message is stored) must not stop the rest."""
-        try:
-            await answer
-        except Exception:
-            log.debug("could not answer on %s", self.channel_name, exc_info=True)
-
-    async def acknowledge(self, result: services.SendResult, events: list[tuple[str, dict[str, Any]]]) -> None:
-        """Echo a message to its sender: the relayed frame, or the stored one with ``broadcast: false``."""
-        if result.created and result.broadcast:
-            await self.send(text_data=events[0][1]["text"])
-            return
-        # When the channel layer refused the broadcast the row is still stored, so
-        # the sender gets its acknowledgement and the others get it on resume.
-        echo = protocol.message_frame(protocol.message_dict(result.message), broadcast=not result.created)
-        await self.send_frame(echo)
+    async def answer_message(self, item: Item, outcome: services.SendResult | Exception) -> None:
+        """Echo a stored message to its sender, or say why it was not stored (a refusal closes)."""
+        _, client_id = item
+        if isinstance(outcome, services.PostingRefused):
+            await self.answer_failure(Denied(outcome.close_code, str(outcome)), client_id)
+        elif isinstance(outcome, Exception):
+            await self.answer_failure(outcome, client_id)
+        elif outcome.created and outcome.broadcast:
+            await self.send(text_data=outcome.events[0][1]["text"])
+        else:
+            # A resend, or a broadcast the channel layer refused (the row is
+            # stored: the others get it on resume): the echo comes from the store.
+            message = protocol.message_dict(outcome.message)
+            await self.send_frame(protocol.message_frame(message, broadcast=not outcome.created))
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
-        """Tell the others, at most once per TYPING_INTERVAL_SECONDS per user and conversation."""
-        # Shared by the user's every tab and server process (Redis when configured);
-        # SET NX is atomic, so one wins.
-        interval = settings.REALTIME["TYPING_INTERVAL_SECONDS"]
-        if not await limits.first_within(f"typing:{self.conversation.pk}:{self.user_id}", interval):
-            return
+        """Tell the others (throttled by the service)."""
         await self.guarded(access.access_post, self.user, self.conversation)
-        frame_out = protocol.typing_frame(protocol.user_dict(self.user))
-        await group_send(self.group, protocol.relay_event(frame_out, exclude_user=self.user_id, sender=self.user_id))
+        await services.typing_publish(user=self.user, conversation=self.conversation)
 
     async def on_read(self, frame: dict[str, Any]) -> None:
         """Move this user's read marker forward (published by the service when it moved)."""
@@ -181,58 +132,6 @@ class ConversationConsumer(RealtimeConsumer):
         await self.guarded(self.mark_read, message_id)
 
     # Sync work, run in the database thread.
-
-    def store_messages(self, batch: list[tuple[str, str | None]]) -> list[Stored | Exception]:
-        """Store a batch in order: per message its result and events, or why it failed.
-
-        On PostgreSQL a batch is one statement. Elsewhere each message is its
-        own; a refusal ends the batch (the socket closes) and another failure
-        answers only its own message.
-        """
-        if len(batch) > 1 and services.stores_batches_in_one_statement():
-            try:
-                results = services.message_store_many(sender=self.user, conversation=self.conversation, items=batch)
-            except services.PostingRefused:
-                return [self.refusal()]
-            except Exception as error:
-                # The statement stored all of the batch or none of it: each
-                # message is answered with the error, and a resend with its
-                # client_id is answered from the store if it was stored.
-                return [error] * len(batch)
-            return [result if isinstance(result, Exception) else (result, self.events(result)) for result in results]
-        outcomes: list[Stored | Exception] = []
-        for body, client_id in batch:
-            try:
-                result = services.message_store(
-                    sender=self.user, conversation=self.conversation, body=body, client_id=client_id
-                )
-            except services.PostingRefused:
-                outcomes.append(self.refusal())
-                break
-            except Exception as error:
-                outcomes.append(error)
-            else:
-                outcomes.append((result, self.events(result)))
-        return outcomes
-
-    def refusal(self) -> Denied:
-        """Why the user may no longer post here (the store refused)."""
-        try:
-            access.access_post(self.user, self.conversation)
-        except access.AccessDenied as denied:
-            return Denied(denied.close_code, str(denied))
-        return Denied(protocol.CLOSE_FORBIDDEN, "you may not post here")
-
-    def events(self, result: services.SendResult) -> list[tuple[str, dict[str, Any]]]:
-        """The events that announce a newly stored message (none for a resend)."""
-        if not result.created:
-            return []
-        return services.message_events(
-            message=result.message,
-            conversation=self.conversation,
-            exclude_channel=self.channel_name,
-            inbox_unread=result.inbox_unread,
-        )
 
     def mark_read(self, message_id: int) -> None:
         """Re-check access, then move the read marker."""
@@ -326,57 +225,12 @@ class RoomConsumer(ConversationConsumer):
         return True
 
     async def start(self) -> None:
-        first = await database_sync_to_async(services.presence_enter)(
-            conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
-        )
+        await services.presence_joined(conversation=self.conversation, user=self.user, channel_name=self.channel_name)
         await super().start()
-        if first is not None:
-            await self.announce(protocol.join_frame, version=first)
 
     async def heartbeat(self) -> None:
-        """Keep this socket's presence row fresh; announce users whose server process died."""
-        beat = await database_sync_to_async(services.presence_refresh)(
-            conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
-        )
-        if beat.back is not None:
-            # Every socket in the room, this user's own included, was told they left.
-            await self.announce(protocol.join_frame, version=beat.back, to_self=True)
-        for user, version in beat.gone:
-            event = protocol.relay_event(
-                protocol.leave_frame(user), sender=user["id"], presence="leave", presence_version=version
-            )
-            await group_send(self.group, event)
+        """Keep this socket's presence fresh; the service announces users whose server process died."""
+        await services.presence_beat(conversation=self.conversation, user=self.user, channel_name=self.channel_name)
 
     async def stop(self) -> None:
-        last = await database_sync_to_async(services.presence_exit)(
-            conversation_id=self.conversation.pk, user_id=self.user_id, channel_name=self.channel_name
-        )
-        if last:
-            # Outlives the socket; if this process dies first, a heartbeat
-            # sweep elsewhere announces the overdue leave.
-            task = asyncio.create_task(self.leave_after_grace())
-            _leaving.add(task)
-            task.add_done_callback(_leaving.discard)
-
-    async def leave_after_grace(self) -> None:
-        """Announce the leave once the grace period is over, unless the user is back by then."""
-        await asyncio.sleep(settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"] / 1000)
-        try:
-            version = await database_sync_to_async(services.presence_leave_due)(
-                conversation_id=self.conversation.pk, user_id=self.user_id
-            )
-            if version is not None:
-                await self.announce(protocol.leave_frame, version=version)
-        except Exception:
-            log.warning("announcing the leave of %s failed; the sweep will", self.user_id, exc_info=True)
-
-    async def announce(
-        self, build: Callable[[dict[str, Any]], dict[str, Any]], *, version: int, to_self: bool = False
-    ) -> None:
-        """Send this user's join or leave to the room's other sockets (``to_self``: the user's own too)."""
-        frame = build(protocol.user_dict(self.user))
-        exclude_user = None if to_self else self.user_id
-        event = protocol.relay_event(
-            frame, exclude_user=exclude_user, sender=self.user_id, presence=frame["type"], presence_version=version
-        )
-        await group_send(self.group, event)
+        await services.presence_left(conversation=self.conversation, user=self.user, channel_name=self.channel_name)

@@ -113,6 +113,16 @@ class PostingRights:
         """True when every condition holds."""
         return self.active and self.member and not self.blocked
 
+    def refusal(self) -> tuple[int, str] | None:
+        """(close code, reason) when the user may not write, else None: the one wording of each refusal."""
+        if not self.active:
+            return protocol.CLOSE_NOT_LOGGED_IN, "this account is deactivated"
+        if not self.member:
+            return protocol.CLOSE_FORBIDDEN, "you are not a member of this conversation"
+        if self.blocked:
+            return protocol.CLOSE_FORBIDDEN, "messages between you and this user are blocked"
+        return None
+
 
 def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> PostingRights:
     """Account active, member, blocked from/by ``peer_id``: in one query."""

@@ -10,12 +10,15 @@ each other.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, transaction
@@ -24,9 +27,11 @@ from django.utils import timezone
 from dm import selectors
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
 from notifications.services import notify
-from social.realtime import protocol
+from social.realtime import limits, protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
-from social.realtime.publish import group_send_many, run_sync, send_on_commit
+from social.realtime.publish import group_send, group_send_many, run_sync, send_on_commit
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +45,9 @@ class SendResult:
     broadcast: bool = False
     # A DM recipient's unread total, when the store counted it (PostgreSQL).
     inbox_unread: int | None = None
+    # The (group, event) pairs published for a newly stored message, the
+    # conversation's first (its text is the sender's echo).
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def direct_key(user_a_id: int, user_b_id: int) -> str:
@@ -150,7 +158,14 @@ _STORE_MESSAGE_POSTGRES_SQL = f"""
 
 
 class PostingRefused(Exception):
-    """The sender may not post to the conversation (not a member, or blocked)."""
+    """The sender may not post to the conversation (deactivated, not a member, or blocked).
+
+    ``close_code`` and the message say why, for the socket that tried.
+    """
+
+    def __init__(self, close_code: int = protocol.CLOSE_FORBIDDEN, message: str = "you may not post here") -> None:
+        super().__init__(message)
+        self.close_code = close_code
 
 
 def _insert_message(
@@ -348,6 +363,86 @@ def message_events(
             (user_group(recipient_id), protocol.relay_event(protocol.inbox_frame(unread, conversation.pk, payload)))
         )
     return events
+
+
+def _posting_refused(sender: Any, conversation: Conversation) -> PostingRefused:
+    """Why the store refused the sender (read after the refusal, so it says the current reason)."""
+    rights = selectors.posting_rights(
+        conversation_id=conversation.pk, user_id=sender.pk, peer_id=_poster_params(conversation, sender)["peer"]
+    )
+    return PostingRefused(*(rights.refusal() or (protocol.CLOSE_FORBIDDEN, "you may not post here")))
+
+
+def _messages_store(
+    sender: Any, conversation: Conversation, items: list[tuple[str, str | None]], exclude_channel: str | None
+) -> list[SendResult | Exception]:
+    """Store a batch in order: per item its result (with the events that announce it) or why it failed.
+
+    On PostgreSQL a batch is one statement. Elsewhere each message is its
+    own; a refusal ends the batch and another failure answers only its own item.
+    """
+    if len(items) > 1 and stores_batches_in_one_statement():
+        try:
+            outcomes = message_store_many(sender=sender, conversation=conversation, items=items)
+        except PostingRefused:
+            return [_posting_refused(sender, conversation)]
+        except Exception as error:
+            # The statement stored all of the batch or none of it: each item is
+            # answered with the error, and a resend with its client_id is
+            # answered from the store if it was stored.
+            return [error] * len(items)
+    else:
+        outcomes = []
+        for body, client_id in items:
+            try:
+                outcomes.append(
+                    message_store(sender=sender, conversation=conversation, body=body, client_id=client_id)
+                )
+            except PostingRefused:
+                outcomes.append(_posting_refused(sender, conversation))
+                break
+            except Exception as error:
+                outcomes.append(error)
+    for outcome in outcomes:
+        if isinstance(outcome, SendResult) and outcome.created:
+            outcome.events = message_events(
+                message=outcome.message,
+                conversation=conversation,
+                exclude_channel=exclude_channel,
+                inbox_unread=outcome.inbox_unread,
+            )
+    return outcomes
+
+
+async def messages_send(
+    *, sender: Any, conversation: Conversation, items: list[tuple[str, str | None]], exclude_channel: str | None
+) -> list[SendResult | Exception]:
+    """Store one sender's parsed (body, client_id) batch and publish it: per item its result or why
+    it failed (a ``PostingRefused``, which ends the batch, or the error).
+
+    One database hop stores the batch (one statement on PostgreSQL); the
+    publish then goes out from the event loop, after the commit, as one
+    ``group_send_many`` for all of it (each message's conversation frame and,
+    in a DM, the recipient's inbox total together), so the database thread
+    never waits on Redis. ``exclude_channel`` is the sending socket, which
+    echoes ``result.events[0]`` itself, in the order it sent.
+    """
+    try:
+        # Not thread-sensitive: sockets' database work runs on a small pool in
+        # parallel instead of queueing on one thread behind every other socket.
+        outcomes = await database_sync_to_async(_messages_store, thread_sensitive=False)(
+            sender, conversation, items, exclude_channel
+        )
+        events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
+        delivered = iter(await group_send_many(events) if events else [])
+    except Exception as error:
+        log.exception("storing %d messages of user %s failed", len(items), sender.pk)
+        return [error] * len(items)
+    for outcome in outcomes:
+        if isinstance(outcome, SendResult) and outcome.events:
+            # Whether the conversation's frame (the first) went out.
+            outcome.broadcast = [next(delivered) for _ in outcome.events][0]
+    return outcomes
 
 
 @transaction.atomic
@@ -635,6 +730,81 @@ def _presence_sweep(conversation_id: int, stale: Any, overdue: Any) -> list[tupl
             gone[user_id] = version
     users = get_user_model().objects.filter(pk__in=gone).order_by("pk")
     return [(protocol.user_dict(user), gone[user.pk]) for user in users]
+
+
+async def typing_publish(*, user: Any, conversation: Conversation) -> None:
+    """Tell the conversation's other sockets that ``user`` is typing, at most once per
+    TYPING_INTERVAL_SECONDS per user and conversation (over every tab and process)."""
+    # SET NX in Redis when configured: atomic, so one tab wins.
+    interval = settings.REALTIME["TYPING_INTERVAL_SECONDS"]
+    if not await limits.first_within(f"typing:{conversation.pk}:{user.pk}", interval):
+        return
+    event = protocol.relay_event(protocol.typing_frame(protocol.user_dict(user)), exclude_user=user.pk, sender=user.pk)
+    await group_send(conversation_group(conversation), event)
+
+
+# Leaves waiting out their grace period (the loop keeps only weak references to tasks).
+_leaving: set[asyncio.Task[None]] = set()
+
+
+async def _announce(conversation: Conversation, frame: Any, version: int, *, to_self: bool = False) -> None:
+    """Publish a user's join or leave to the room's sockets (``to_self``: the user's own too)."""
+    user_id = frame["user"]["id"]
+    event = protocol.relay_event(
+        frame,
+        exclude_user=None if to_self else user_id,
+        sender=user_id,
+        presence=frame["type"],
+        presence_version=version,
+    )
+    await group_send(conversation_group(conversation), event)
+
+
+async def presence_joined(*, conversation: Conversation, user: Any, channel_name: str) -> None:
+    """A room socket opened: record it, and announce the user's join when it is news to the room."""
+    version = await database_sync_to_async(presence_enter)(
+        conversation_id=conversation.pk, user_id=user.pk, channel_name=channel_name
+    )
+    if version is not None:
+        await _announce(conversation, protocol.join_frame(protocol.user_dict(user)), version)
+
+
+async def presence_beat(*, conversation: Conversation, user: Any, channel_name: str) -> None:
+    """A room socket's heartbeat: keep its row fresh, and announce what the sweep found."""
+    beat = await database_sync_to_async(presence_refresh)(
+        conversation_id=conversation.pk, user_id=user.pk, channel_name=channel_name
+    )
+    if beat.back is not None:
+        # Every socket in the room, this user's own included, was told they left.
+        await _announce(conversation, protocol.join_frame(protocol.user_dict(user)), beat.back, to_self=True)
+    for gone_user, version in beat.gone:
+        await _announce(conversation, protocol.leave_frame(gone_user), version)
+
+
+async def presence_left(*, conversation: Conversation, user: Any, channel_name: str) -> None:
+    """A room socket closed: forget it; when it was the user's last, announce the leave after
+    the grace period unless they are back by then.
+
+    The wait outlives the socket; if this process dies first, a heartbeat
+    sweep elsewhere announces the overdue leave.
+    """
+    last = await database_sync_to_async(presence_exit)(
+        conversation_id=conversation.pk, user_id=user.pk, channel_name=channel_name
+    )
+    if last:
+        task = asyncio.create_task(_leave_after_grace(conversation, user))
+        _leaving.add(task)
+        task.add_done_callback(_leaving.discard)
+
+
+async def _leave_after_grace(conversation: Conversation, user: Any) -> None:
+    await asyncio.sleep(settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"] / 1000)
+    try:
+        version = await database_sync_to_async(presence_leave_due)(conversation_id=conversation.pk, user_id=user.pk)
+        if version is not None:
+            await _announce(conversation, protocol.leave_frame(protocol.user_dict(user)), version)
+    except Exception:
+        log.warning("announcing the leave of user %s failed; the sweep will", user.pk, exc_info=True)
 
 
 _PRESENCE_TABLE = PresenceVersion._meta.db_table

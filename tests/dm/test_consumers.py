@@ -14,7 +14,6 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from dm import services
-from dm.consumers import ConversationConsumer
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion
 from social.realtime import protocol
 from social.realtime.groups import control_group, room_group, user_group
@@ -508,11 +507,11 @@ async def test_heartbeat_announces_users_whose_server_died(connect, users, room,
 async def test_a_burst_is_stored_in_batches_and_echoed_and_delivered_in_order(connect, users, room, settings):
     settings.REALTIME = {**settings.REALTIME, "PENDING_MESSAGES_PER_SOCKET": 4}
     batches = []
-    store_messages = ConversationConsumer.store_messages
+    store = services._messages_store
 
-    def recording(self, batch):
-        batches.append(len(batch))
-        return store_messages(self, batch)
+    def recording(sender, conversation, items, exclude_channel):
+        batches.append(len(items))
+        return store(sender, conversation, items, exclude_channel)
 
     alice = await connect("alice", "/ws/rooms/general/")
     bob = await connect("bob", "/ws/rooms/general/")
@@ -520,7 +519,7 @@ async def test_a_burst_is_stored_in_batches_and_echoed_and_delivered_in_order(co
         await socket.until_ready()
     await alice.recv_type("join")
     bodies = [f"m{n}" for n in range(12)]
-    with mock.patch.object(ConversationConsumer, "store_messages", recording):
+    with mock.patch("dm.services._messages_store", recording):
         for body in bodies:
             await alice.send({"type": "message", "body": body, "client_id": body})
         await alice.send({"type": "no-such-frame"})
@@ -575,18 +574,18 @@ async def test_a_bad_message_in_a_burst_is_answered_in_its_place(connect, users)
 
 
 async def test_a_close_from_an_event_comes_after_the_answers_to_messages_read_before_it(connect, users, room):
-    store_messages = ConversationConsumer.store_messages
+    store = services._messages_store
     storing = threading.Event()
 
-    def slow(self, batch):
+    def slow(*args):
         storing.set()
         time.sleep(0.4)  # a slow database: the event arrives while the messages are being stored
-        return store_messages(self, batch)
+        return store(*args)
 
     alice = await connect("alice", "/ws/rooms/general/")
     await alice.until_ready()
     with (
-        mock.patch.object(ConversationConsumer, "store_messages", slow),
+        mock.patch("dm.services._messages_store", slow),
         mock.patch("social.realtime.consumers.session_still_valid", return_value=False),
     ):
         for n in range(3):
