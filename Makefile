@@ -37,6 +37,9 @@ browser-deps:
 	@if [ -x /usr/bin/chromium ]; then echo "chromium present"; \
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "run as root (or sudo apt-get install chromium) to enable browser tests"; fi
+	@# axe-core (pinned in package-lock.json), injected into pages by the browser tests.
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
+	else echo "no npm: the browser tests' accessibility checks are skipped"; fi
 
 # Two daphne processes on 8001/8002 sharing local Redis and PostgreSQL.
 two-servers: venv
