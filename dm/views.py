@@ -19,6 +19,7 @@ from dm.forms import RoomCreateForm, UsernameForm
 from social.realtime import protocol
 
 HISTORY_PAGE = 50
+ROOMS_PAGE = 30
 
 
 def _page_access(function: Callable[..., Any], *args: Any) -> Any:
@@ -145,19 +146,27 @@ def rooms(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("dm:room", slug=room.slug)
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "rooms": selectors.rooms_visible(user_id=request.user.pk)}
+    query = request.GET.get("q", "").strip()[:80]
+    page = request.GET.get("page", "1")
+    page = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 and int(page) > 0 else 1
+    rooms_page, pages = selectors.rooms_visible(user_id=request.user.pk, query=query, page=page, per_page=ROOMS_PAGE)
+    context = {"form": form, "rooms": rooms_page, "query": query, "page": min(page, pages), "pages": pages}
     return render(request, "dm/rooms.html", context, status=status)
 
 
 @login_required
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    """A room window with its online list (opening a public room's socket joins it)."""
+    """A room window; a public room you are not in is read-only with a Join button (its socket joins)."""
     conversation = _page_access(access.access_room, request.user, slug)
+    is_member = selectors.is_member(conversation_id=conversation.pk, user_id=request.user.pk)
+    members = selectors.room_members(conversation_id=conversation.pk)
     context = {
         "room": conversation,
-        "is_member": selectors.is_member(conversation_id=conversation.pk, user_id=request.user.pk),
+        "is_member": is_member,
+        "read_only": not is_member,
+        "member_names": [member.username for member in members],
         "can_manage": conversation.private and conversation.created_by_id == request.user.pk,
-        "members": selectors.room_members(conversation_id=conversation.pk) if conversation.private else [],
+        "members": members if conversation.private else [],
         "invite_form": UsernameForm(user=request.user),
     }
     return render(request, "dm/room.html", context)
