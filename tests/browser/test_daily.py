@@ -11,7 +11,14 @@ from playwright.async_api import expect
 
 from dm import services
 from tests.browser.conftest import BROWSER_TESTS, DESKTOP, PHONE
-from tests.browser.helpers import assert_accessible, chat_open, in_viewport, no_horizontal_scroll, send_message
+from tests.browser.helpers import (
+    assert_accessible,
+    chat_open,
+    comment_through_page,
+    in_viewport,
+    no_horizontal_scroll,
+    send_message,
+)
 
 pytestmark = BROWSER_TESTS
 SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -200,3 +207,167 @@ async def test_a_refused_message_offers_retry_and_discard(browsing, users):
     await failed.get_by_role("button", name="Discard").click()
     await expect(alice.locator(".message")).to_have_count(0)
     assert await alice.evaluate(f"localStorage.getItem({json.dumps(key)})") is None
+
+
+@sync_to_async
+def many_rooms(owner):
+    """General (with a message from its creator), Secret (private) and 34 more public rooms."""
+    general = services.room_create(creator=owner, name="General", slug="general", private=False)
+    services.message_send(sender=owner, conversation=general, body="Welcome, @alice!", client_id=None)
+    services.room_create(creator=owner, name="Secret", slug="secret", private=True)
+    for n in range(1, 35):
+        services.room_create(creator=owner, name=f"Room {n}", slug=f"room-{n}", private=False)
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+async def test_rooms_list_read_only_room_join_and_leave(browsing, users, screenshot, viewport):
+    await many_rooms(users["bob"])
+    alice = await browsing.open(users["alice"], "/rooms/", viewport=viewport)
+    sockets = []
+    alice.on("websocket", lambda socket: sockets.append(socket.url))
+    await expect(alice.locator("#room-list .room a").first).to_have_text("General")
+    await expect(alice.locator("#room-list .room a").nth(2)).to_have_text("Room 2")  # natural order: 1, 2, …, 10
+    await expect(alice.locator("#room-pager")).to_contain_text("Page 1 of 2")
+    await no_horizontal_scroll(alice)
+    await assert_accessible(alice)
+
+    await alice.get_by_label("Name").fill("Book Club 2")
+    await expect(alice.get_by_label("Address")).to_have_value("book-club-2")
+    await alice.get_by_label("Address").fill("books")
+    await alice.get_by_label("Name").fill("Book Club")
+    await expect(alice.get_by_label("Address")).to_have_value("books")
+
+    await alice.get_by_role("searchbox", name="Find a room").fill("gen")
+    await alice.get_by_role("searchbox", name="Find a room").press("Enter")
+    await expect(alice).to_have_url(f"{browsing.server.url}/rooms/?q=gen")
+    await expect(alice.locator("#room-list .room a")).to_have_text(["General"])
+    await alice.locator("#room-list .room a").click()
+
+    # Not a member: the history is readable, the socket stays closed, and Join is offered.
+    await expect(alice.locator(".message .body")).to_have_text(["Welcome, @alice!"])
+    await expect(alice.locator(".message .mention-me")).to_have_text("@alice")
+    await expect(alice.get_by_role("button", name="Join")).to_be_visible()
+    await expect(alice.locator("#message-input")).to_have_count(0)
+    await expect(alice.locator("#leave-room")).to_have_count(0)
+    assert not [url for url in sockets if "/ws/rooms/" in url]
+    await no_horizontal_scroll(alice)
+    await assert_accessible(alice)
+
+    await alice.get_by_role("button", name="Join").click()
+    await chat_open(alice)
+    await expect(alice.locator("#leave-room")).to_be_visible()
+    await in_viewport(alice, "#leave-room")
+    await in_viewport(alice, "#message-input")
+    bob = await browsing.open(users["bob"], "/rooms/general/", viewport=viewport)
+    await chat_open(bob)
+    await send_message(bob, "Glad you joined, @alice")
+    await expect(alice.locator(".message").last).to_be_in_viewport()
+    await expect(alice.locator("#message-live")).to_have_text("bob: Glad you joined, @alice")
+    await send_message(alice, "Thanks!")
+    await expect(bob.locator(".message").last.locator(".body")).to_have_text("Thanks!")
+    await no_horizontal_scroll(alice)
+    await assert_accessible(alice)
+    await screenshot(alice, f"room-{'phone' if viewport is PHONE else 'desktop'}")
+
+    # A private room you are not in: a styled 403 in the site layout, with a way back.
+    await alice.goto("/rooms/secret/")
+    await expect(alice.get_by_role("heading", name="You can’t open this page")).to_be_visible()
+    await expect(alice.get_by_role("link", name="Back to the feed")).to_be_visible()
+    await expect(alice.locator("#bell-button")).to_be_visible()
+    await assert_accessible(alice)
+    browsing.errors[:] = [error for error in browsing.errors if not error.endswith("/rooms/secret/")]
+
+
+@pytest.fixture
+def post(users):
+    """A post by alice."""
+    from social.models import Post
+
+    return Post.objects.create(author=users["alice"], title="Hello world", body="My first post.")
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+async def test_bell_header_and_lists_update_live(browsing, users, post, screenshot, viewport):
+    alice = await browsing.open(users["alice"], "/notifications/", viewport=viewport)
+    inbox = await browsing.new_tab(alice, "/messages/")
+    await expect(alice.locator("#connection-status")).to_have_attribute("data-state", "open")
+    await expect(inbox.locator("#connection-status")).to_have_attribute("data-state", "open")
+    await expect(alice).to_have_title("Notifications · Social")
+
+    bob = await browsing.open(users["bob"], f"/posts/{post.pk}/", viewport=viewport)
+    await comment_through_page(bob, post, "Nice post!")
+    row = alice.locator("#notification-page-list .notification-row.unread")
+    await expect(row).to_have_count(1)
+    await expect(row.locator(".notification-text")).to_contain_text("bob")
+    await expect(alice.locator("#notifications-unread")).to_have_text("1 unread")
+    await expect(alice).to_have_title("(1) Notifications · Social")
+
+    await bob.goto("/messages/alice/")
+    await chat_open(bob)
+    await send_message(bob, "Did you see my comment?")
+    conversation = inbox.locator("#conversation-list .conversation")
+    await expect(conversation.locator(".conversation-title")).to_have_text(["bob"])
+    await expect(conversation.locator(".conversation-unread")).to_have_text("1 unread")
+    await expect(conversation.locator(".last-message")).to_have_text("bob: Did you see my comment?")
+    await expect(inbox.locator("#messages-badge")).to_have_text("1")
+    await expect(inbox).to_have_title("(2) Messages · Social")
+    await no_horizontal_scroll(inbox)
+    await assert_accessible(inbox)
+
+    # The bell by keyboard: arrows, Home/End, and focus leaving closes it.
+    await alice.locator("#bell-button").focus()
+    await alice.keyboard.press("ArrowDown")
+    dropdown = alice.locator("#bell-dropdown")
+    await expect(dropdown).to_be_visible()
+    await expect(alice.locator("#bell-mark-all")).to_be_focused()
+    await expect(alice.locator("#bell-list .notification-item")).to_have_count(1)
+    await alice.keyboard.press("ArrowDown")
+    await expect(alice.locator("#bell-list .notification-link")).to_be_focused()
+    await alice.keyboard.press("End")
+    await expect(alice.get_by_role("link", name="See all notifications")).to_be_focused()
+    await alice.keyboard.press("Home")
+    await expect(alice.locator("#bell-mark-all")).to_be_focused()
+    time = alice.locator("#bell-list .notification-time")
+    await expect(time).to_have_text("just now")
+    assert await time.get_attribute("title")
+    await in_viewport(alice, "#bell-dropdown")
+    await no_horizontal_scroll(alice)
+    await assert_accessible(alice)
+    await screenshot(alice, f"bell-{'phone' if viewport is PHONE else 'desktop'}")
+    await alice.keyboard.press("End")
+    await alice.keyboard.press("Tab")
+    await expect(dropdown).to_be_hidden()
+
+    # Reading it from the bell updates the page's list and the title too.
+    await alice.locator("#bell-button").click()
+    await alice.locator("#bell-list .notification-mark-read").click()
+    await expect(row).to_have_count(0)
+    await expect(alice.locator("#notifications-unread")).to_have_text("0 unread")
+    await expect(alice).to_have_title("(1) Notifications · Social")
+
+
+async def test_connection_banner_offers_retry_and_goes_away_when_back(browsing, users):
+    network = {"up": True}
+
+    async def route(socket):
+        if network["up"]:
+            socket.connect_to_server()
+        else:
+            await socket.close(code=1006)
+
+    alice = await browsing.open(users["alice"], "/", viewport=PHONE)
+    await alice.context.route_web_socket("**/ws/**", route)
+    await alice.reload()
+    status = alice.locator("#connection-status")
+    await expect(status).to_have_attribute("data-state", "open")
+    network["up"] = False
+    await alice.reload()
+    await expect(status).to_contain_text("Connection lost")
+    retry = alice.get_by_role("button", name="Retry now")
+    await expect(retry).to_be_visible()
+    await assert_accessible(alice)
+    # Let the back-off grow past what the test waits, then retry by hand.
+    await asyncio.sleep(3)
+    network["up"] = True
+    await retry.click()
+    await expect(status).to_be_hidden(timeout=2000)
