@@ -191,6 +191,16 @@
     meta.appendChild(time);
     li.appendChild(text);
     li.appendChild(meta);
+    if (!notification.read) {
+      var form = document.createElement("form");
+      var mark = document.createElement("button");
+      mark.type = "button";
+      mark.className = "secondary";
+      mark.textContent = "Mark read";
+      mark.addEventListener("click", function () { markRead([notification.id], false); });
+      form.appendChild(mark);
+      li.appendChild(form);
+    }
     var empty = pageList.querySelector(".notifications-empty");
     if (empty) { empty.remove(); }
     pageList.prepend(li);

@@ -1,8 +1,9 @@
 """Playwright (async API) driving Debian's Chromium against real daphne servers.
 
 Skipped, with the reason, on machines without /usr/bin/chromium
-(`make browser-deps` installs it). Screenshots go to test-artifacts/screenshots;
-bell.png, dm.png and room.png are copied to docs/screenshots/ by hand after a look.
+(`make browser-deps` installs it, and axe-core for the accessibility checks).
+Screenshots go to test-artifacts/screenshots; test_daily.py's bell-, dm- and
+room-{desktop,phone}.png are copied to docs/screenshots/ by hand after a look.
 
 Why async: the sync Playwright API runs an event loop in the main thread, and
 Django's sync ORM then raises SynchronousOnlyOperation. Tests here are async

@@ -301,6 +301,7 @@ async def test_bell_header_and_lists_update_live(browsing, users, post, screensh
     await expect(row.locator(".notification-text")).to_contain_text("bob")
     await expect(alice.locator("#notifications-unread")).to_have_text("1 unread")
     await expect(alice).to_have_title("(1) Notifications · Social")
+    await expect(row.get_by_role("button", name="Mark read")).to_be_visible()
 
     await bob.goto("/messages/alice/")
     await chat_open(bob)
@@ -337,6 +338,11 @@ async def test_bell_header_and_lists_update_live(browsing, users, post, screensh
     await alice.keyboard.press("End")
     await alice.keyboard.press("Tab")
     await expect(dropdown).to_be_hidden()
+    # The user menu (password, Log out) opens inside the screen too.
+    await alice.locator(".user-menu summary").click()
+    await in_viewport(alice, ".user-menu .menu")
+    await expect(alice.get_by_role("button", name="Log out")).to_be_visible()
+    await alice.locator(".user-menu summary").click()
 
     # Reading it from the bell updates the page's list and the title too.
     await alice.locator("#bell-button").click()
