@@ -377,3 +377,22 @@ async def test_connection_banner_offers_retry_and_goes_away_when_back(browsing, 
     await retry.click()
     await expect(status).to_be_hidden(timeout=3000)
     await expect(retry).to_have_count(0)
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+async def test_every_page_is_accessible_and_fits(browsing, users, post, viewport):
+    await many_rooms(users["bob"])
+    await dm_history(users["bob"], users["alice"], 3)
+    page = await browsing.open(users["alice"], "/", viewport=viewport)
+    for path in ("/", f"/posts/{post.pk}/", "/messages/", "/rooms/", "/rooms/?q=room&page=2", "/notifications/",
+                 "/accounts/password/change/"):
+        await page.goto(path)
+        await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+        await no_horizontal_scroll(page)
+        await assert_accessible(page)
+    anonymous = await browsing.browser.new_context(base_url=browsing.server.url, viewport=viewport)
+    browsing.contexts.append(anonymous)
+    login = await anonymous.new_page()
+    await login.goto("/accounts/login/")
+    await no_horizontal_scroll(login)
+    await assert_accessible(login)
