@@ -142,9 +142,10 @@ def presence_versions(*, conversation_id: int) -> dict[int, int]:
     return dict(PresenceVersion.objects.filter(conversation_id=conversation_id).values_list("user_id", "version"))
 
 
-def room_members(*, conversation_id: int) -> list[Any]:
-    """Members of a room, by username."""
-    return list(get_user_model().objects.filter(memberships__conversation_id=conversation_id).order_by("username"))
+def room_members(*, conversation_id: int, limit: int | None = None) -> list[Any]:
+    """Members of a room, by username (the first ``limit`` when given)."""
+    members = get_user_model().objects.filter(memberships__conversation_id=conversation_id).order_by("username")
+    return list(members[:limit] if limit is not None else members)
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -20,6 +20,8 @@ from social.realtime import protocol
 
 HISTORY_PAGE = 50
 ROOMS_PAGE = 30
+# Usernames a room page highlights as @mentions (senders of shown messages are added client-side).
+MENTIONABLE = 500
 
 
 def _page_access(function: Callable[..., Any], *args: Any) -> Any:
@@ -159,14 +161,15 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     """A room window; a public room you are not in is read-only with a Join button (its socket joins)."""
     conversation = _page_access(access.access_room, request.user, slug)
     is_member = selectors.is_member(conversation_id=conversation.pk, user_id=request.user.pk)
-    members = selectors.room_members(conversation_id=conversation.pk)
+    members = selectors.room_members(conversation_id=conversation.pk) if conversation.private else []
+    mentionable = members or selectors.room_members(conversation_id=conversation.pk, limit=MENTIONABLE)
     context = {
         "room": conversation,
         "is_member": is_member,
         "read_only": not is_member,
-        "member_names": [member.username for member in members],
+        "member_names": [member.username for member in mentionable],
         "can_manage": conversation.private and conversation.created_by_id == request.user.pk,
-        "members": members if conversation.private else [],
+        "members": members,
         "invite_form": UsernameForm(user=request.user),
     }
     return render(request, "dm/room.html", context)

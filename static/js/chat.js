@@ -286,6 +286,7 @@
       li = findPending(message.client_id);
       dropFromOutbox(message.client_id);
     }
+    known[message.sender.username] = true;
     if (li) {
       li.remove();
     } else {
