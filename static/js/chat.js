@@ -624,10 +624,17 @@
 
   olderButton.addEventListener("click", loadOlder);
   newButton.addEventListener("click", function () { toBottom(); if (input) { input.focus(); } });
+  /* Whether the reader is at the bottom, as of their last scroll: kept when the list
+     resizes (an on-screen keyboard opening, a rotated phone). */
+  var pinned = true;
   list.addEventListener("scroll", function () {
+    pinned = nearBottom();
     if (list.scrollTop < NEAR_TOP_PX && historyLoaded) { loadOlder(); }
-    if (unseen && nearBottom()) { unseen = 0; renderUnseen(); }
+    if (unseen && pinned) { unseen = 0; renderUnseen(); }
   });
+  if (window.ResizeObserver) {
+    new window.ResizeObserver(function () { if (pinned) { list.scrollTop = list.scrollHeight; } }).observe(list);
+  }
 
   document.addEventListener("visibilitychange", sendRead);
 

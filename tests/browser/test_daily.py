@@ -105,6 +105,13 @@ async def test_conversation_pane_follows_new_messages_and_keeps_the_composer_in_
     await assert_accessible(bob)
     await screenshot(alice, f"dm-{'phone' if viewport is PHONE else 'desktop'}")
 
+    # An on-screen keyboard takes the lower part of the screen: the composer moves up with it.
+    await alice.set_viewport_size({"width": viewport["width"], "height": viewport["height"] // 2})
+    await send_message(bob, "Still with me?")
+    await expect(alice.locator(".message").last).to_be_in_viewport()
+    await in_viewport(alice, "#message-input")
+    await no_horizontal_scroll(alice)
+
 
 async def test_older_history_keeps_the_readers_place(browsing, users):
     await dm_history(users["bob"], users["alice"], 120, read_first=120)
