@@ -211,6 +211,17 @@ async def test_a_refused_message_offers_retry_and_discard(browsing, users):
     await expect(failed.locator("time")).to_have_text("failed")
     await expect(failed.get_by_role("button", name="Retry")).to_be_visible()
     await assert_accessible(alice)
+    # Retry sends it again (refused again: still too long); Discard drops it for good.
+    sent = []
+    alice.on("websocket", lambda socket: socket.on("framesent", lambda frame: sent.append(frame)))
+    await alice.reload()
+    await chat_open(alice)
+    await expect(failed.locator("time")).to_have_text("failed")
+    assert not [frame for frame in sent if "c-1" in frame]  # a refused message is not resent by itself
+    await failed.get_by_role("button", name="Retry").click()
+    await expect(failed.locator("time")).to_have_text("failed")
+    # Refused again, so it went out: exactly once.
+    assert len([frame for frame in sent if "c-1" in frame]) == 1
     await failed.get_by_role("button", name="Discard").click()
     await expect(alice.locator(".message")).to_have_count(0)
     assert await alice.evaluate(f"localStorage.getItem({json.dumps(key)})") is None
