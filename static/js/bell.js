@@ -362,7 +362,6 @@
     } else if (frame.type === "ready") {
       setUnread(frame.unread);
       setInbox(frame.inbox_unread);
-      refreshConversations();
     } else if (frame.type === "inbox") {
       setInbox(frame.unread);
     }
