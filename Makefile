@@ -53,6 +53,9 @@ browser-deps:
 	@if [ -x /usr/bin/chromium ]; then echo "chromium present"; \
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "run as root (or sudo apt-get install chromium) to enable browser tests"; fi
+	@# axe-core (pinned in package-lock.json), injected into pages by the browser tests.
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
+	else echo "no npm: the browser tests' accessibility checks are skipped"; fi
 
 # Two daphne processes sharing Redis and PostgreSQL: PORTS="8001 8002", DATABASE_URL
 # and REDIS_URL from the environment or .env (defaults in deploy/two_servers.sh).

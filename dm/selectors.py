@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -191,20 +192,35 @@ def presence_versions(*, conversation_id: int) -> dict[int, int]:
     return dict(PresenceVersion.objects.filter(conversation_id=conversation_id).values_list("user_id", "version"))
 
 
-def room_members(*, conversation_id: int) -> list[Any]:
-    """Members of a room, by username."""
-    return list(get_user_model().objects.filter(memberships__conversation_id=conversation_id).order_by("username"))
+def room_members(*, conversation_id: int, limit: int | None = None) -> list[Any]:
+    """Members of a room, by username (the first ``limit`` when given)."""
+    members = get_user_model().objects.filter(memberships__conversation_id=conversation_id).order_by("username")
+    return list(members[:limit] if limit is not None else members)
 
 
-def rooms_visible(*, user_id: int) -> list[Conversation]:
-    """Public rooms and the private rooms the user is in, annotated with ``joined``."""
+def _natural_key(name: str) -> list[Any]:
+    """Sort key where "Room 2" comes before "Room 10" and case does not matter."""
+    parts = re.split(r"(\d+)", name.casefold())
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts if part]
+
+
+def rooms_visible(
+    *, user_id: int, query: str = "", page: int = 1, per_page: int = 30
+) -> tuple[list[Conversation], int]:
+    """A page of the visible rooms named like ``query``, in natural order, annotated; and the page count."""
     mine = Membership.objects.filter(user_id=user_id).values("conversation_id")
     rooms = Conversation.objects.filter(kind=Conversation.Kind.ROOM).filter(Q(private=False) | Q(pk__in=mine))
-    rooms = rooms.annotate(
+    if query:
+        rooms = rooms.filter(name__icontains=query)
+    names = sorted(rooms.values_list("pk", "name", "slug"), key=lambda row: (_natural_key(row[1]), row[2]))
+    pages = max(1, -(-len(names) // per_page))
+    wanted = [row[0] for row in names[(min(page, pages) - 1) * per_page : min(page, pages) * per_page]]
+    annotated = Conversation.objects.filter(pk__in=wanted).annotate(
         joined=Count("memberships", filter=Q(memberships__user_id=user_id)),
         member_count=Count("memberships", distinct=True),
     )
-    return list(rooms.order_by("name", "slug"))
+    by_pk = {room.pk: room for room in annotated}
+    return [by_pk[pk] for pk in wanted], pages
 
 
 def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:

@@ -20,6 +20,9 @@ from social.http import api_view
 from social.realtime import protocol
 
 HISTORY_PAGE = 50
+ROOMS_PAGE = 30
+# Usernames a room page highlights as @mentions (senders of shown messages are added client-side).
+MENTIONABLE = 500
 
 
 def _page_access(function: Callable[..., Any], *args: Any) -> Any:
@@ -122,22 +125,32 @@ def rooms(request: HttpRequest) -> HttpResponse:
                 form.add_error("slug", "A room with this address already exists.")
             else:
                 return redirect("dm:room", slug=room.slug)
-    context = {"form": form, "rooms": selectors.rooms_visible(user_id=request.user.pk)}
+    query = request.GET.get("q", "").strip()[:80]
+    page = request.GET.get("page", "1")
+    page = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 and int(page) > 0 else 1
+    rooms_page, pages = selectors.rooms_visible(user_id=request.user.pk, query=query, page=page, per_page=ROOMS_PAGE)
+    context = {"form": form, "rooms": rooms_page, "query": query, "page": min(page, pages), "pages": pages}
     return render(request, "dm/rooms.html", context, status=status)
 
 
 @login_required
 def room(request: HttpRequest, slug: str) -> HttpResponse:
-    """A room window with its online list (opening a public room's socket joins it); an invitee sees the invitation."""
+    """A room window; a public room you are not in is read-only with a Join button (its socket joins);
+    an invitee sees the invitation."""
     conversation, invitation = _page_access(access.access_room_page, request.user, slug)
     if invitation is not None:
         return render(request, "dm/room_invitation.html", {"room": conversation, "invitation": invitation})
+    is_member = selectors.is_member(conversation_id=conversation.pk, user_id=request.user.pk)
     can_manage = conversation.private and conversation.created_by_id == request.user.pk
+    members = selectors.room_members(conversation_id=conversation.pk) if conversation.private else []
+    mentionable = members or selectors.room_members(conversation_id=conversation.pk, limit=MENTIONABLE)
     context = {
         "room": conversation,
-        "is_member": selectors.is_member(conversation_id=conversation.pk, user_id=request.user.pk),
+        "is_member": is_member,
+        "read_only": not is_member,
+        "member_names": [member.username for member in mentionable],
         "can_manage": can_manage,
-        "members": selectors.room_members(conversation_id=conversation.pk) if conversation.private else [],
+        "members": members,
         "invitees": selectors.room_invitees(conversation_id=conversation.pk) if can_manage else [],
         "invite_form": UsernameForm(user=request.user),
     }

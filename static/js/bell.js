@@ -17,8 +17,15 @@
  *   #messages-badge      (base.html) unread direct messages: "ready" inbox_unread
  *                        and "inbox" frames; hidden when 0
  *
- * Keyboard: the button opens and closes the dropdown (Enter/Space), Tab walks
- * through its links and buttons, Escape closes it and returns focus to the button.
+ *   #rooms-badge         (base.html) a dot while a room has unread messages
+ *   #notification-page-list, #notifications-unread   the /notifications/ page, kept live
+ *   #conversation-list   the /messages/ page, re-rendered from /api/conversations/ live
+ *
+ * Keyboard: the button opens and closes the dropdown (Enter/Space); ArrowDown/ArrowUp
+ * move through its links and buttons, Home/End jump to the first/last, Tab walks
+ * them too; Escape closes it and returns focus to the button, and focus leaving
+ * it closes it. Times are relative ("2 min ago") with the full time on hover.
+ * The page title carries the unread count (notifications plus direct messages).
  * Live updates come from /ws/notifications/ through RealtimeSocket (socket.js),
  * which reconnects and resumes with ?after=<highest notification id seen>; items
  * are kept by id, so a notification is never shown twice. All server text is
@@ -39,6 +46,13 @@
   var empty = document.getElementById("bell-empty");
   var markAllButton = document.getElementById("bell-mark-all");
   var messagesBadge = document.getElementById("messages-badge");
+
+  var roomsBadge = document.getElementById("rooms-badge");
+  var pageList = document.getElementById("notification-page-list");
+  var pageUnread = document.getElementById("notifications-unread");
+  var conversationList = document.getElementById("conversation-list");
+  var baseTitle = document.title.replace(/^\(\d+\) /, "");
+  var inboxUnread = 0;
 
   var items = {};   // id -> notification object (PROTOCOL.md)
   var nodes = {};   // id -> its <li>
@@ -62,6 +76,34 @@
     badge.textContent = String(count);
     badge.dataset.count = String(count);
     badge.hidden = count === 0;
+    if (pageUnread) { pageUnread.textContent = count + " unread"; }
+    renderTitle();
+  }
+
+  function renderTitle() {
+    var total = unread + inboxUnread;
+    document.title = (total ? "(" + total + ") " : "") + baseTitle;
+  }
+
+  /* "just now", "5 min ago", "3 h ago", "2 d ago", else the date; the full time on hover. */
+  function relative(iso) {
+    var seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+    if (seconds < 60) { return "just now"; }
+    if (seconds < 3600) { return Math.floor(seconds / 60) + " min ago"; }
+    if (seconds < 86400) { return Math.floor(seconds / 3600) + " h ago"; }
+    if (seconds < 7 * 86400) { return Math.floor(seconds / 86400) + " d ago"; }
+    return new Date(iso).toLocaleDateString();
+  }
+
+  function setTime(time, iso) {
+    time.dateTime = iso;
+    time.textContent = relative(iso);
+    time.title = new Date(iso).toLocaleString();
+  }
+
+  function refreshTimes() {
+    var times = document.querySelectorAll("time.relative-time");
+    for (var i = 0; i < times.length; i++) { setTime(times[i], times[i].dateTime); }
   }
 
   function setInbox(count) {
@@ -69,6 +111,113 @@
     messagesBadge.textContent = String(count);
     messagesBadge.dataset.count = String(count);
     messagesBadge.hidden = count === 0;
+    inboxUnread = count;
+    renderTitle();
+    refreshConversations();
+  }
+
+  /* The rooms dot and the /messages/ list, from the inbox API (one request per burst of frames). */
+  var conversationsTimer = null;
+  function refreshConversations() {
+    if (conversationsTimer) { return; }
+    conversationsTimer = setTimeout(function () {
+      conversationsTimer = null;
+      fetch("/api/conversations/", { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) { if (data) { renderConversations(data.results); } })
+        .catch(function () { /* the next inbox frame tries again */ });
+    }, 150);
+  }
+
+  function renderConversations(results) {
+    if (roomsBadge) {
+      roomsBadge.hidden = !results.some(function (entry) { return entry.kind === "room" && entry.unread > 0; });
+    }
+    if (!conversationList) { return; }
+    conversationList.textContent = "";
+    results.forEach(function (entry) {
+      var li = document.createElement("li");
+      li.className = "card conversation" + (entry.unread ? " unread" : "");
+      li.dataset.conversationId = String(entry.id);
+      li.dataset.kind = entry.kind;
+      var link = document.createElement("a");
+      link.className = "conversation-title";
+      link.href = safeUrl(entry.url) ? entry.url : "#";
+      link.textContent = (entry.kind === "room" ? "# " : "") + entry.title;
+      li.appendChild(link);
+      if (entry.unread) {
+        var count = document.createElement("span");
+        count.className = "badge conversation-unread";
+        count.textContent = String(entry.unread);
+        var label = document.createElement("span");
+        label.className = "sr-only";
+        label.textContent = " unread";
+        count.appendChild(label);
+        li.appendChild(count);
+      }
+      if (entry.last_message) {
+        var last = document.createElement("p");
+        last.className = "meta last-message";
+        var body = entry.last_message.body;
+        last.textContent = entry.last_message.sender.username + ": " + (body.length > 120 ? body.slice(0, 119) + "…" : body);
+        li.appendChild(last);
+      }
+      conversationList.appendChild(li);
+    });
+    if (!results.length) {
+      var none = document.createElement("li");
+      none.textContent = "No conversations yet.";
+      conversationList.appendChild(none);
+    }
+  }
+
+  /* The /notifications/ page (its first page): new rows on top, read ones lose their mark. */
+  function pageAdd(notification) {
+    if (!pageList || pageList.dataset.firstPage !== "true" || pageList.querySelector('[data-id="' + notification.id + '"]')) { return; }
+    var li = document.createElement("li");
+    li.className = "card notification-row" + (notification.read ? "" : " unread");
+    li.dataset.id = String(notification.id);
+    var text = document.createElement("p");
+    text.className = "notification-text";
+    var link = document.createElement(safeUrl(notification.url) ? "a" : "span");
+    link.textContent = notification.text;
+    if (link.tagName === "A") { link.href = notification.url; }
+    text.appendChild(link);
+    var meta = document.createElement("p");
+    meta.className = "meta";
+    var time = document.createElement("time");
+    time.className = "relative-time";
+    setTime(time, notification.created_at);
+    meta.appendChild(time);
+    li.appendChild(text);
+    li.appendChild(meta);
+    if (!notification.read) {
+      var form = document.createElement("form");
+      var mark = document.createElement("button");
+      mark.type = "button";
+      mark.className = "secondary";
+      mark.textContent = "Mark read";
+      mark.addEventListener("click", function () { markRead([notification.id], false); });
+      form.appendChild(mark);
+      li.appendChild(form);
+    }
+    var empty = pageList.querySelector(".notifications-empty");
+    if (empty) { empty.remove(); }
+    pageList.prepend(li);
+  }
+
+  function pageMarkRead(test) {
+    if (!pageList) { return; }
+    var rows = pageList.querySelectorAll(".notification-row.unread");
+    for (var i = 0; i < rows.length; i++) {
+      if (test(Number(rows[i].dataset.id))) {
+        rows[i].classList.remove("unread");
+        var state = rows[i].querySelector(".notification-state");
+        if (state) { state.remove(); }
+        var form = rows[i].querySelector("form");
+        if (form) { form.remove(); }
+      }
+    }
   }
 
   function safeUrl(url) {
@@ -98,9 +247,8 @@
       });
     }
     var time = document.createElement("time");
-    time.className = "notification-time";
-    time.dateTime = notification.created_at;
-    time.textContent = new Date(notification.created_at).toLocaleString();
+    time.className = "notification-time relative-time";
+    setTime(time, notification.created_at);
     var mark = document.createElement("button");
     mark.type = "button";
     mark.className = "notification-mark-read link-button";
@@ -141,6 +289,7 @@
     Object.keys(items).forEach(function (id) {
       if (test(Number(id))) { items[id].read = true; }
     });
+    pageMarkRead(test);
     render();
   }
 
@@ -202,6 +351,7 @@
   function onFrame(frame) {
     if (frame.type === "notification") {
       var isNew = remember(frame.notification, false);
+      if (isNew) { pageAdd(frame.notification); }
       setUnread(frame.unread, isNew ? frame.notification.text : null);
       render();
     } else if (frame.type === "unread") {
@@ -227,6 +377,34 @@
       close(true);
     }
   });
+
+  function focusables() {
+    return Array.prototype.filter.call(dropdown.querySelectorAll("a, button"), function (el) {
+      return !el.hidden && el.offsetParent !== null;
+    });
+  }
+
+  root.addEventListener("keydown", function (event) {
+    if (!isOpen()) {
+      if (event.target === button && event.key === "ArrowDown") { event.preventDefault(); open(); focusables()[0].focus(); }
+      return;
+    }
+    var all = focusables();
+    var index = all.indexOf(document.activeElement);
+    var next = null;
+    if (event.key === "ArrowDown") { next = all[index < 0 ? 0 : Math.min(all.length - 1, index + 1)]; }
+    else if (event.key === "ArrowUp") { next = all[index <= 0 ? 0 : index - 1]; }
+    else if (event.key === "Home") { next = all[0]; }
+    else if (event.key === "End") { next = all[all.length - 1]; }
+    if (next) { event.preventDefault(); next.focus(); }
+  });
+
+  root.addEventListener("focusout", function (event) {
+    if (isOpen() && event.relatedTarget && !root.contains(event.relatedTarget)) { close(false); }
+  });
+
+  refreshTimes();
+  setInterval(refreshTimes, 30000);
   document.addEventListener("click", function (event) {
     if (isOpen() && !root.contains(event.target)) { close(false); }
   });

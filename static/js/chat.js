@@ -4,53 +4,78 @@
  * Config comes from data- attributes on the root element:
  *   <section id="chat" data-kind="direct|room" data-ws-path="/ws/dm/bob/"
  *            data-history-url="/api/messages/bob/" data-user-id="7"
- *            data-username="alice" data-peer="bob">
+ *            data-username="alice" data-peer="bob" data-read-only="false">
+ * and, for rooms, the member usernames in <script type="application/json" id="chat-members">.
  *
  * Stable hooks for browser tests (do not rename):
  *   #chat                         the root element (data-state="open|reconnecting|closed")
- *   #message-list                 <ol aria-live="polite"> of messages, oldest first
+ *   #message-list                 <ol> of messages, oldest first; it scrolls, the page does not
+ *   #message-live                 polite live region: announces incoming live messages only
  *   .message[data-id]             one stored message (data-client-id when it had one)
  *   .message.own                  sent by the current user
+ *   .message.grouped              same sender as the message above, shortly after it
  *   .message.pending              sent, not yet acknowledged (data-client-id, no data-id)
- *   .message.failed               refused by the server (the error text follows it)
+ *   .message.failed               refused by the server: .retry and .discard buttons
  *   .message .sender / .body / time
+ *   .body a                       http(s) links; .mention, .mention.mention-me
+ *   .day-separator                "Today", "Yesterday" or a date, before a day's first message
+ *   .new-divider                  "New", above the first unread message on open
+ *   #new-messages                 "N new messages ↓" while scrolled up and messages arrive
  *   .message .read-marker         "Seen" on the newest own message the peer has read (DMs)
  *   #message-input                the textarea (labelled); Enter sends, Shift+Enter newline
  *   #send-button                  submits #message-form
  *   #typing-indicator             "bob is typing…", cleared after 4 s or when bob's message arrives
  *   #online-list li[data-user-id] who is in the room now (rooms)
- *   #load-older                   pages back through history (before=<oldest id>)
+ *   #load-older                   pages back through history (before=<oldest id>); scrolling up does too
  *   #chat-error                   the last error frame's message (role="alert")
  *
- * Flow: history over HTTP first, then the socket, resuming with ?after=<newest id>.
- * Messages typed while offline wait in an outbox keyed by client_id and are
- * (re)sent after every `ready`; the server's echo with the same client_id
+ * Flow: history over HTTP (and the unread count from /api/conversations/) first,
+ * then the socket, resuming with ?after=<newest id>; a read-only room (a public
+ * room you are not in) never opens the socket, as connecting joins it.
+ * Messages typed while offline wait in an outbox keyed by client_id, kept in
+ * localStorage per conversation, and are (re)sent with the same client_id after
+ * every `ready`, also after a reload; the server's echo with that client_id
  * replaces the pending bubble, and messages are de-duplicated by id.
- * User text is only ever inserted with textContent.
+ * User text is only ever inserted with textContent and DOM nodes.
  */
 (function () {
   "use strict";
 
   var TYPING_SEND_EVERY_MS = 3000;
   var TYPING_SHOW_MS = 4000;
+  var GROUP_MS = 5 * 60 * 1000;
+  var NEAR_BOTTOM_PX = 80;
+  var NEAR_TOP_PX = 40;
   var PAGE = 50;
 
   var root = document.getElementById("chat");
   if (!root || !window.RealtimeSocket) { return; }
 
   var kind = root.dataset.kind;
+  var readOnly = root.dataset.readOnly === "true";
   var me = { id: Number(root.dataset.userId), username: root.dataset.username };
   var list = document.getElementById("message-list");
+  var live = document.getElementById("message-live");
   var input = document.getElementById("message-input");
   var form = document.getElementById("message-form");
   var olderButton = document.getElementById("load-older");
+  var newButton = document.getElementById("new-messages");
   var typingEl = document.getElementById("typing-indicator");
   var errorEl = document.getElementById("chat-error");
   var emptyEl = document.getElementById("chat-empty");
   var onlineList = document.getElementById("online-list");
+  var storageKey = "outbox:" + me.id + ":" + root.dataset.wsPath;
+
+  var known = {};
+  known[me.username] = true;
+  if (root.dataset.peer) { known[root.dataset.peer] = true; }
+  var membersEl = document.getElementById("chat-members");
+  if (membersEl) {
+    try { JSON.parse(membersEl.textContent).forEach(function (name) { known[name] = true; }); } catch (e) { /* no highlights */ }
+  }
 
   var byId = {};          // message id -> element
-  var outbox = [];        // [{client_id, body}] not yet acknowledged, in send order
+  var outbox = loadOutbox(); // [{client_id, body, failed}] not yet acknowledged, in send order
   var typers = {};        // username -> timer
   var peerRead = 0;       // DMs: the peer's read marker
   var lastReadSent = 0;
@@ -58,15 +83,30 @@
   var replay = null;      // frames received between (re)connect and ready
   var socket = null;
   var historyLoaded = false;
+  var hasMore = false;
+  var loadingOlder = false;
+  var unseen = 0;         // messages that arrived while scrolled up
+
+  function loadOutbox() {
+    try {
+      var stored = JSON.parse(window.localStorage.getItem(storageKey) || "[]");
+      return Array.isArray(stored) ? stored.filter(function (item) { return item && item.client_id && item.body; }) : [];
+    } catch (e) { return []; }
+  }
+
+  function saveOutbox() {
+    try {
+      if (outbox.length) { window.localStorage.setItem(storageKey, JSON.stringify(outbox)); }
+      else { window.localStorage.removeItem(storageKey); }
+    } catch (e) { /* storage full or disabled: the outbox lives until reload */ }
+  }
 
   function newClientId() {
     if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
     return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
   }
 
-  function ids() {
-    return Object.keys(byId).map(Number);
-  }
+  function ids() { return Object.keys(byId).map(Number); }
 
   function newestId() {
     var all = ids();
@@ -83,13 +123,56 @@
     errorEl.hidden = !text;
   }
 
+  function messages() { return list.querySelectorAll(".message"); }
+
   function updateEmpty() {
-    if (emptyEl) { emptyEl.hidden = list.children.length > 0; }
+    if (emptyEl) { emptyEl.hidden = messages().length > 0; }
+  }
+
+  /* Message text: links (http/https only) and @mentions of known users as DOM nodes. */
+  var TOKEN = /(https?:\/\/[^\s<>"]+)|(^|[^\w@])@([\w.+-]+)/gi;
+
+  function renderBody(el, text) {
+    el.textContent = "";
+    var last = 0;
+    var match;
+    TOKEN.lastIndex = 0;
+    while ((match = TOKEN.exec(text)) !== null) {
+      var start = match.index;
+      var node = null;
+      var consumed = match[0];
+      if (match[1]) {
+        var url = match[1].replace(/[.,;:!?)\]'}]+$/, "");
+        consumed = url;
+        node = document.createElement("a");
+        node.href = url;
+        node.textContent = url;
+        node.rel = "noopener noreferrer nofollow";
+        node.target = "_blank";
+      } else {
+        var name = match[3].replace(/[.]+$/, "");
+        start += match[2].length;
+        consumed = "@" + name;
+        if (Object.prototype.hasOwnProperty.call(known, name)) {
+          node = document.createElement("span");
+          node.className = name === me.username ? "mention mention-me" : "mention";
+          node.textContent = consumed;
+        }
+      }
+      if (node) {
+        el.appendChild(document.createTextNode(text.slice(last, start)));
+        el.appendChild(node);
+        last = start + consumed.length;
+      }
+      TOKEN.lastIndex = start + consumed.length;
+    }
+    el.appendChild(document.createTextNode(text.slice(last)));
   }
 
   function buildBubble(sender, body) {
     var li = document.createElement("li");
     li.className = "message";
+    li.dataset.sender = sender;
     var meta = document.createElement("p");
     meta.className = "meta";
     var who = document.createElement("span");
@@ -101,7 +184,7 @@
     meta.appendChild(time);
     var text = document.createElement("p");
     text.className = "body";
-    text.textContent = body;
+    renderBody(text, body);
     li.appendChild(meta);
     li.appendChild(text);
     return li;
@@ -109,29 +192,32 @@
 
   function fillBubble(li, message) {
     li.dataset.id = String(message.id);
+    li.dataset.at = message.created_at;
     if (message.client_id) { li.dataset.clientId = message.client_id; }
-    li.classList.remove("pending");
+    li.classList.remove("pending", "failed");
+    var actions = li.querySelector(".failed-actions");
+    if (actions) { actions.remove(); }
     li.classList.toggle("own", message.sender.id === me.id);
     var time = li.querySelector("time");
     var when = new Date(message.created_at);
     time.dateTime = message.created_at;
     time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     time.title = when.toLocaleString();
+    li.title = message.sender.username + ", " + when.toLocaleString();
   }
 
   /* Stored messages stay sorted by id; pending and failed ones stay below them. */
   function insertSorted(li, id) {
-    var children = list.children;
-    for (var i = children.length - 1; i >= 0; i--) {
-      var otherId = Number(children[i].dataset.id);
-      if (otherId && otherId < id) { children[i].after(li); return; }
+    var stored = list.querySelectorAll(".message[data-id]");
+    for (var i = stored.length - 1; i >= 0; i--) {
+      if (Number(stored[i].dataset.id) < id) { stored[i].after(li); return; }
     }
     list.prepend(li);
   }
 
   function findPending(clientId) {
     if (!clientId) { return null; }
-    var pending = list.querySelectorAll(".message.pending");
+    var pending = list.querySelectorAll(".message.pending, .message.failed");
     for (var i = 0; i < pending.length; i++) {
       if (pending[i].dataset.clientId === clientId) { return pending[i]; }
     }
@@ -140,6 +226,56 @@
 
   function dropFromOutbox(clientId) {
     outbox = outbox.filter(function (item) { return item.client_id !== clientId; });
+    saveOutbox();
+  }
+
+  function dayLabel(date) {
+    var today = new Date();
+    var yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (date.toDateString() === today.toDateString()) { return "Today"; }
+    if (date.toDateString() === yesterday.toDateString()) { return "Yesterday"; }
+    var options = { weekday: "long", month: "long", day: "numeric" };
+    if (date.getFullYear() !== today.getFullYear()) { options.year = "numeric"; }
+    return date.toLocaleDateString([], options);
+  }
+
+  /* Day separators and sender grouping, recomputed over the whole list. */
+  function decorate() {
+    var old = list.querySelectorAll(".day-separator");
+    for (var i = 0; i < old.length; i++) { old[i].remove(); }
+    var prev = null;
+    var all = messages();
+    for (var j = 0; j < all.length; j++) {
+      var li = all[j];
+      var at = li.dataset.at ? new Date(li.dataset.at) : new Date();
+      var prevAt = prev && prev.dataset.at ? new Date(prev.dataset.at) : (prev ? new Date() : null);
+      if (!prevAt || prevAt.toDateString() !== at.toDateString()) {
+        var sep = document.createElement("li");
+        sep.className = "day-separator";
+        sep.textContent = dayLabel(at);
+        li.before(sep);
+        prevAt = null;
+      }
+      var divided = li.previousElementSibling && li.previousElementSibling.classList.contains("new-divider");
+      li.classList.toggle("grouped", Boolean(prevAt && !divided && prev.dataset.sender === li.dataset.sender &&
+        at - prevAt < GROUP_MS));
+      prev = li;
+    }
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function toBottom() {
+    list.scrollTop = list.scrollHeight;
+    unseen = 0;
+    renderUnseen();
+  }
+
+  function renderUnseen() {
+    newButton.hidden = unseen === 0;
+    newButton.textContent = unseen + " new message" + (unseen === 1 ? "" : "s") + " ↓";
   }
 
   /* Show one stored message (from history, replay or live); idempotent by id. */
@@ -150,6 +286,7 @@
       li = findPending(message.client_id);
       dropFromOutbox(message.client_id);
     }
+    known[message.sender.username] = true;
     if (li) {
       li.remove();
     } else {
@@ -159,7 +296,17 @@
     byId[message.id] = li;
     insertSorted(li, message.id);
     clearTyping(message.sender.username);
+    return true;
+  }
+
+  /* A live message: follow it when at the bottom (or our own), else count it. */
+  function addLive(message) {
+    var follow = nearBottom() || message.sender.id === me.id;
+    if (!addMessage(message)) { return false; }
+    decorate();
     updateEmpty();
+    if (message.sender.id !== me.id) { live.textContent = message.sender.username + ": " + message.body; }
+    if (follow) { toBottom(); } else { unseen += 1; renderUnseen(); }
     return true;
   }
 
@@ -174,12 +321,53 @@
     li.classList.add("own", "pending");
     li.dataset.clientId = item.client_id;
     li.querySelector("time").textContent = "sending…";
+    if (item.failed) { markFailed(li, item.client_id); }
     return li;
+  }
+
+  function markFailed(li, clientId) {
+    li.classList.remove("pending");
+    li.classList.add("failed");
+    li.querySelector("time").textContent = "failed";
+    if (li.querySelector(".failed-actions")) { return; }
+    var actions = document.createElement("span");
+    actions.className = "failed-actions";
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry link-button";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", function () {
+      var item = outbox.filter(function (entry) { return entry.client_id === clientId; })[0];
+      if (!item) { return; }
+      item.failed = false;
+      saveOutbox();
+      actions.remove();
+      li.classList.remove("failed");
+      li.classList.add("pending");
+      li.querySelector("time").textContent = "sending…";
+      if (socket && replay === null) { socket.send({ type: "message", body: item.body, client_id: item.client_id }); }
+    });
+    var discard = document.createElement("button");
+    discard.type = "button";
+    discard.className = "discard link-button";
+    discard.textContent = "Discard";
+    discard.addEventListener("click", function () {
+      dropFromOutbox(clientId);
+      li.remove();
+      updateEmpty();
+      input.focus();
+    });
+    actions.appendChild(document.createTextNode(" — "));
+    actions.appendChild(retry);
+    actions.appendChild(document.createTextNode(" / "));
+    actions.appendChild(discard);
+    li.querySelector(".meta").appendChild(actions);
   }
 
   /* DMs: "Seen" on the newest own message the peer has read. */
   function renderSeen() {
     if (kind !== "direct") { return; }
+    var follow = nearBottom();
     var old = list.querySelectorAll(".read-marker");
     for (var i = 0; i < old.length; i++) { old[i].remove(); }
     var own = list.querySelectorAll(".message.own[data-id]");
@@ -189,9 +377,10 @@
         marker.className = "read-marker";
         marker.textContent = "Seen";
         own[j].appendChild(marker);
-        return;
+        break;
       }
     }
+    if (follow) { list.scrollTop = list.scrollHeight; }
   }
 
   function setTyping(username) {
@@ -221,6 +410,7 @@
 
   function addOnline(user) {
     if (!onlineList || onlineList.querySelector('li[data-user-id="' + user.id + '"]')) { return; }
+    known[user.username] = true;
     var li = document.createElement("li");
     li.dataset.userId = String(user.id);
     li.textContent = user.username;
@@ -263,7 +453,7 @@
 
   function flushOutbox() {
     outbox.forEach(function (item) {
-      socket.send({ type: "message", body: item.body, client_id: item.client_id });
+      if (!item.failed) { socket.send({ type: "message", body: item.body, client_id: item.client_id }); }
     });
   }
 
@@ -273,9 +463,10 @@
     if (frame.truncated) {
       // More was missed than the server replays: start over from the newest.
       clearAll();
+      hasMore = true;
       olderButton.hidden = false;
     }
-    frames.forEach(function (f) { addMessage(f.message); });
+    frames.forEach(function (f) { addLive(f.message); });
     if (kind === "direct" && frame.read && frame.peer) {
       peerRead = Math.max(peerRead, frame.read[frame.peer.username] || 0);
       lastReadSent = Math.max(lastReadSent, frame.read[me.username] || 0);
@@ -292,7 +483,7 @@
     switch (frame.type) {
       case "ready": onReady(frame); break;
       case "message":
-        if (addMessage(frame.message)) { renderSeen(); sendRead(); }
+        if (addLive(frame.message)) { renderSeen(); sendRead(); }
         break;
       case "typing": if (frame.user.id !== me.id) { setTyping(frame.user.username); } break;
       case "read":
@@ -311,11 +502,10 @@
   function onError(frame) {
     var pending = findPending(frame.client_id);
     if (pending && frame.code !== "rate_limited" && frame.code !== "server_error") {
-      // Refused for good (empty, too long, forbidden): never resend it.
-      dropFromOutbox(frame.client_id);
-      pending.classList.remove("pending");
-      pending.classList.add("failed");
-      pending.querySelector("time").textContent = "not sent";
+      // Refused for good (empty, too long, forbidden): kept, but only resent on "Retry".
+      outbox.forEach(function (item) { if (item.client_id === frame.client_id) { item.failed = true; } });
+      saveOutbox();
+      markFailed(pending, frame.client_id);
     }
     showError(frame.message);
   }
@@ -331,20 +521,65 @@
     }
   }
 
-  function loadHistory(before) {
-    var url = root.dataset.historyUrl + "?limit=" + PAGE + (before ? "&before=" + before : "");
+  function fetchJson(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (!response.ok) { throw new Error("history " + response.status); }
+        if (!response.ok) { throw new Error(url + " " + response.status); }
         return response.json();
-      })
-      .then(function (data) {
-        data.results.forEach(addMessage);
-        if (!before) { historyLoaded = true; }
-        olderButton.hidden = !data.has_more;
-        renderSeen();
-        return data;
       });
+  }
+
+  function loadHistory(before) {
+    var url = root.dataset.historyUrl + "?limit=" + PAGE + (before ? "&before=" + before : "");
+    return fetchJson(url).then(function (data) {
+      data.results.forEach(addMessage);
+      if (!before) { historyLoaded = true; }
+      hasMore = data.has_more;
+      olderButton.hidden = !hasMore;
+      decorate();
+      renderSeen();
+      return data;
+    });
+  }
+
+  /* Older history above, keeping what the reader looks at exactly where it was. */
+  function loadOlder() {
+    if (loadingOlder || !hasMore) { return; }
+    loadingOlder = true;
+    olderButton.disabled = true;
+    var fromBottom = list.scrollHeight - list.scrollTop;
+    loadHistory(oldestId())
+      .then(function () { list.scrollTop = list.scrollHeight - fromBottom; })
+      .catch(function () { showError("Could not load older messages."); })
+      .then(function () { loadingOlder = false; olderButton.disabled = false; });
+  }
+
+  /* The unread count of this conversation, from the inbox API (0 when unknown). */
+  function unreadCount() {
+    if (readOnly) { return Promise.resolve(0); }
+    return fetchJson("/api/conversations/").then(function (data) {
+      var mine = data.results.filter(function (entry) { return entry.url === window.location.pathname; })[0];
+      return mine ? mine.unread : 0;
+    }).catch(function () { return 0; });
+  }
+
+  /* "New" above the first unread message, scrolled near the top; else the newest at the bottom. */
+  function openAt(unread) {
+    var others = list.querySelectorAll(".message[data-id]:not(.own)");
+    if (unread > 0 && others.length) {
+      var first = others[Math.max(0, others.length - unread)];
+      var divider = document.createElement("li");
+      divider.className = "new-divider";
+      divider.textContent = "New";
+      first.before(divider);
+      decorate();
+      var target = divider.previousElementSibling && divider.previousElementSibling.classList.contains("day-separator")
+        ? divider.previousElementSibling : divider;
+      list.scrollTop = target.offsetTop - list.offsetTop - 8;
+      if (nearBottom()) { toBottom(); }
+    } else {
+      toBottom();
+    }
   }
 
   function send() {
@@ -353,7 +588,9 @@
     if (body.length > 4000) { showError("Messages can be at most 4000 characters."); return; }
     var item = { client_id: newClientId(), body: body };
     outbox.push(item);
+    saveOutbox();
     list.appendChild(pendingBubble(item));
+    decorate();
     updateEmpty();
     input.value = "";
     showError("");
@@ -361,34 +598,43 @@
     if (socket && replay === null) {
       socket.send({ type: "message", body: item.body, client_id: item.client_id });
     }
-    list.lastElementChild.scrollIntoView({ block: "end" });
+    toBottom();
   }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    send();
-  });
-
-  input.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+  if (form) {
+    form.addEventListener("submit", function (event) {
       event.preventDefault();
       send();
-    }
-  });
+    });
 
-  input.addEventListener("input", function () {
-    var now = Date.now();
-    if (input.value.trim() && socket && now - lastTypingSent >= TYPING_SEND_EVERY_MS) {
-      if (socket.send({ type: "typing" })) { lastTypingSent = now; }
-    }
-  });
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        send();
+      }
+    });
 
-  olderButton.addEventListener("click", function () {
-    olderButton.disabled = true;
-    loadHistory(oldestId())
-      .catch(function () { showError("Could not load older messages."); })
-      .then(function () { olderButton.disabled = false; });
+    input.addEventListener("input", function () {
+      var now = Date.now();
+      if (input.value.trim() && socket && now - lastTypingSent >= TYPING_SEND_EVERY_MS) {
+        if (socket.send({ type: "typing" })) { lastTypingSent = now; }
+      }
+    });
+  }
+
+  olderButton.addEventListener("click", loadOlder);
+  newButton.addEventListener("click", function () { toBottom(); if (input) { input.focus(); } });
+  /* Whether the reader is at the bottom, as of their last scroll: kept when the list
+     resizes (an on-screen keyboard opening, a rotated phone). */
+  var pinned = true;
+  list.addEventListener("scroll", function () {
+    pinned = nearBottom();
+    if (list.scrollTop < NEAR_TOP_PX && historyLoaded) { loadOlder(); }
+    if (unseen && pinned) { unseen = 0; renderUnseen(); }
   });
+  if (window.ResizeObserver) {
+    new window.ResizeObserver(function () { if (pinned) { list.scrollTop = list.scrollHeight; } }).observe(list);
+  }
 
   document.addEventListener("visibilitychange", sendRead);
 
@@ -403,12 +649,20 @@
     });
   }
 
+  var unreadPromise = unreadCount();
   loadHistory(null)
     .catch(function () { showError("Could not load the conversation history."); })
-    .then(function () {
+    .then(function () { return unreadPromise; })
+    .then(function (unread) {
+      outbox.forEach(function (item) {
+        if (!findPending(item.client_id)) { list.appendChild(pendingBubble(item)); }
+      });
+      decorate();
       updateEmpty();
-      connect();
-      var last = list.lastElementChild;
-      if (last) { last.scrollIntoView({ block: "end" }); }
+      openAt(unread);
+      if (!readOnly) {
+        connect();
+        input.focus();
+      }
     });
 })();

@@ -8,7 +8,8 @@
  * - Stops on 4401 (goes to the login page), 4403 and 4404; backs off for a
  *   minute on 4429; reconnects after 1.5-2.5 s on 4001 (session changed).
  * - Reports its state to onStatus("connecting"|"open"|"reconnecting"|"closed", code)
- *   and shows it in #connection-status.
+ *   and shows it in #connection-status, hidden again the moment every socket is
+ *   back, with a "Retry now" button (#connection-retry) that skips the back-off.
  */
 (function () {
   "use strict";
@@ -24,8 +25,22 @@
     this.attempt = 0;
     this.stopped = false;
     this.ws = null;
+    this.timer = null;
+    RealtimeSocket.all.push(this);
     this.connect();
   }
+
+  RealtimeSocket.all = [];
+
+  /* Reconnect every waiting socket now instead of after its back-off ("Retry now"). */
+  RealtimeSocket.retryNow = function () {
+    RealtimeSocket.all.forEach(function (socket) {
+      if (socket.stopped || socket.ws || !socket.timer) { return; }
+      clearTimeout(socket.timer);
+      socket.timer = null;
+      socket.connect();
+    });
+  };
 
   RealtimeSocket.prototype.url = function () {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -82,7 +97,7 @@
          The short wait lets a password change's response renew the cookie first. */
       this.onStatus("reconnecting", code);
       var again = this;
-      setTimeout(function () { if (!again.stopped) { again.connect(); } }, 1500 + Math.random() * 1000);
+      again.timer = setTimeout(function () { again.timer = null; if (!again.stopped) { again.connect(); } }, 1500 + Math.random() * 1000);
       return;
     }
     this.attempt += 1;
@@ -90,7 +105,7 @@
     var delay = code === 4429 ? 60000 + Math.random() * 30000 : Math.random() * ceiling + 250;
     this.onStatus("reconnecting", code);
     var self = this;
-    setTimeout(function () { if (!self.stopped) { self.connect(); } }, delay);
+    self.timer = setTimeout(function () { self.timer = null; if (!self.stopped) { self.connect(); } }, delay);
   };
 
   RealtimeSocket.prototype.isOpen = function () {
@@ -116,7 +131,16 @@
     if (!el) { return; }
     var reconnecting = Object.keys(states).some(function (key) { return states[key] === "reconnecting"; });
     if (reconnecting) {
-      el.textContent = "Connection lost. Reconnecting…";
+      if (el.dataset.state !== "reconnecting") {
+        el.textContent = "Connection lost. Reconnecting… ";
+        var retry = document.createElement("button");
+        retry.type = "button";
+        retry.id = "connection-retry";
+        retry.className = "secondary";
+        retry.textContent = "Retry now";
+        retry.addEventListener("click", RealtimeSocket.retryNow);
+        el.appendChild(retry);
+      }
       el.dataset.state = "reconnecting";
       el.hidden = false;
     } else if (state === "closed" && code === 4403) {

@@ -1,8 +1,9 @@
 """Playwright (async API) driving Debian's Chromium against real daphne servers.
 
 Skipped, with the reason, on machines without /usr/bin/chromium
-(`make browser-deps` installs it). Screenshots go to test-artifacts/screenshots;
-bell.png, dm.png and room.png are copied to docs/screenshots/ by hand after a look.
+(`make browser-deps` installs it, and axe-core for the accessibility checks).
+Screenshots go to test-artifacts/screenshots; test_daily.py's bell-, dm- and
+room-{desktop,phone}.png are copied to docs/screenshots/ by hand after a look.
 
 Why async: the sync Playwright API runs an event loop in the main thread, and
 Django's sync ORM then raises SynchronousOnlyOperation. Tests here are async
@@ -34,6 +35,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1000, "height": 700}
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
 # Default timeout of every expect(...) here: generous for a loaded CI machine, and
 # auto-waiting returns as soon as the condition holds.
 WAIT_MS = 10_000
@@ -62,8 +65,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class Browsing:
     """Opens logged-in pages and records what must never happen in them.
 
-    - ``await browsing.open(user, path, server=None)``: a page in a new browser
-      context (its own cookie jar) logged in as ``user``.
+    - ``await browsing.open(user, path, server=None, viewport=None)``: a page in a new
+      browser context (its own cookie jar) logged in as ``user``.
     - ``await browsing.new_tab(page, path)``: another tab of the same context (same user).
     - ``dialogs``: every alert/confirm/prompt message (dismissed); must stay empty.
     - ``errors``: uncaught page errors and HTTP responses >= 400; must stay empty.
@@ -77,9 +80,12 @@ class Browsing:
         self.dialogs: list[str] = []
         self.errors: list[str] = []
 
-    async def open(self, user: Any, path: str = "/", *, server: Any = None) -> Any:
+    async def open(self, user: Any, path: str = "/", *, server: Any = None, viewport: Any = None) -> Any:
         server = server or self.server
-        context = await self.browser.new_context(base_url=server.url, viewport=VIEWPORT)
+        phone = viewport is not None and viewport["width"] < 600
+        context = await self.browser.new_context(
+            base_url=server.url, viewport=viewport or VIEWPORT, has_touch=phone, is_mobile=phone
+        )
         self.contexts.append(context)
         cookie = await sync_to_async(self.cookie_for)(user)
         name, _, value = cookie.partition("=")

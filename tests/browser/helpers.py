@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import expect
 
 
@@ -25,3 +27,36 @@ async def send_message(page: Any, text: str) -> None:
     box = page.get_by_role("textbox", name="Message")
     await box.fill(text)
     await box.press("Enter")
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def assert_accessible(page: Any) -> None:
+    """axe-core finds no serious or critical violation in the page as it is now."""
+    if not AXE.exists():
+        pytest.skip("no node_modules/axe-core: run `make browser-deps`")
+    if not await page.evaluate("typeof window.axe === 'object'"):
+        await page.evaluate(AXE.read_text() + "\n;true")
+    result = await page.evaluate("window.axe.run(document, {resultTypes: ['violations']})")
+    bad = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:5]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"axe on {page.url}"
+
+
+async def no_horizontal_scroll(page: Any) -> None:
+    """The page is not wider than its viewport."""
+    widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"page {widths[0]}px wide in a {widths[1]}px viewport"
+
+
+async def in_viewport(page: Any, selector: str) -> None:
+    """The element is entirely inside the visible viewport."""
+    box = await page.locator(selector).bounding_box()
+    size = page.viewport_size
+    assert box is not None, selector
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1, (selector, box, size)
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"] + 1, (selector, box, size)

@@ -70,6 +70,9 @@ async def test_room_presence_and_one_copy_per_window(browsing, users, screenshot
     await expect(alice).to_have_url(f"{browsing.server.url}/rooms/book-club/")
     bob = await browsing.open(users["bob"], "/rooms/book-club/")
     carol = await browsing.open(users["carol"], "/rooms/book-club/")
+    for page in (bob, carol):
+        # Reading a public room does not join it: the Join button does.
+        await page.get_by_role("button", name="Join").click()
     windows = {"alice": alice, "bob": bob, "carol": carol}
     for page in windows.values():
         await chat_open(page)

@@ -51,7 +51,8 @@ async def test_dm_window_and_bell_survive_server_restart(browsing, users, post, 
     await expect(alice.locator("#chat")).to_have_attribute("data-state", "reconnecting")
     status = alice.locator("#connection-status")
     await expect(status).to_be_visible()
-    await expect(status).to_have_text("Connection lost. Reconnecting…")
+    await expect(status).to_contain_text("Connection lost. Reconnecting…")
+    await expect(status.get_by_role("button", name="Retry now")).to_be_visible()
 
     await send_message(bob, "Sent while your server was down")
     await expect(bob.locator(".message.own[data-id] .body")).to_have_text(["Sent while your server was down"])

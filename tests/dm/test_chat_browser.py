@@ -102,6 +102,8 @@ async def test_room_online_list_and_load_older(new_page, users, cookies):
     await expect(alice.locator(".message[data-id] .body").first).to_have_text("old 0")
     await expect(alice.locator("#load-older")).to_be_hidden()
 
+    # A public room's page is read-only until you join (the Join button's POST).
+    await sync_to_async(services.room_join)(user=users["bob"], conversation=room)
     bob = await new_page(cookies["bob"], "/rooms/general/")
     online = f'#online-list li[data-user-id="{users["bob"].pk}"]'
     await expect(alice.locator(online)).to_have_text("bob", timeout=WAIT)
