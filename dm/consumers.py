@@ -14,6 +14,7 @@ from django.conf import settings
 
 from dm import access, selectors, services
 from dm.models import Conversation
+from dm.presence import PresenceView
 from social.realtime import protocol
 from social.realtime.batching import Batcher
 from social.realtime.consumers import Denied, RealtimeConsumer
@@ -176,53 +177,32 @@ class DirectConsumer(ConversationConsumer):
 class RoomConsumer(ConversationConsumer):
     """``/ws/rooms/<slug>/``: the room group, with presence across tabs and processes."""
 
-    online: frozenset[int] = frozenset()  # who this socket's client was told is in the room
-    # user id -> version of the newest join or leave this socket's view reflects.
-    presence_seen: dict[int, int]
+    # Who this socket's client was told is online (see dm.presence).
+    presence: PresenceView
 
     def load(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]
         self.conversation = access.access_room_join(self.user, slug)
         self.blocked = selectors.blocked_ids(user_id=self.user_id)
-        self.presence_seen = {}
+        self.presence = PresenceView()
 
     def ready_frame(self, truncated: bool) -> protocol.RoomReadyFrame:
         room = self.conversation
-        # Versions first: an announcement decided between the two reads is then
-        # newer than the version read, so it is not dropped for being old, and
-        # the online check below drops it if the list already shows it.
-        self.presence_seen = selectors.presence_versions(conversation_id=room.pk)
+        versions = selectors.presence_versions(conversation_id=room.pk)
         online = selectors.room_online(conversation_id=room.pk, hidden_users=self.blocked)
-        self.online = frozenset(user["id"] for user in online)
+        self.presence.reset(online=frozenset(user["id"] for user in online), versions=versions)
         return protocol.room_ready_frame(
             conversation_id=room.pk, room=protocol.room_dict(room), online=online, truncated=truncated
         )
 
     def wants(self, event: dict[str, Any]) -> bool:
-        """Also drop a join or leave this socket's view of who is online already reflects.
-
-        An announcement published just before this socket joined the group can
-        still reach it after its ``ready`` listed the outcome, and one from
-        another process can arrive after a newer one (a sweeper's ``leave``
-        after the swept user's ``join``): the version drops the old one, so
-        the client sees each user join once and leave once, in turn, ending
-        in their real state.
-        """
+        """Also drop a join or leave that is no news to this socket's client."""
         if not super().wants(event):
             return False
         presence = event.get("presence")
         if presence is None:
             return True
-        user_id = event["sender"]
-        version = event.get("presence_version")
-        if version is not None:
-            if version <= self.presence_seen.get(user_id, 0):
-                return False
-            self.presence_seen[user_id] = version
-        if (presence == "join") == (user_id in self.online):
-            return False
-        self.online ^= {user_id}
-        return True
+        return self.presence.is_news(presence=presence, user_id=event["sender"], version=event.get("presence_version"))
 
     async def start(self) -> None:
         await services.presence_joined(conversation=self.conversation, user=self.user, channel_name=self.channel_name)
