@@ -174,13 +174,22 @@ def read_markers(*, conversation_id: int) -> dict[str, int]:
 
 
 def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
-    """Users with a fresh presence row in the room (any tab, any server process), by username."""
-    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    """Users the room counts in, by username: announced online, and with a fresh presence row
+    (any tab, any server process) or their last socket closed within the leave grace period.
+
+    The same state the join and leave announcements follow, so a user who
+    reloads while someone enters is listed, and their later leave is news.
+    """
+    now = timezone.now()
+    fresh_since = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    fresh = Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since).values("user_id")
+    grace = timedelta(milliseconds=settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"])
+    announced = PresenceVersion.objects.filter(conversation_id=conversation_id, online=True).filter(
+        Q(user_id__in=fresh) | Q(left_at__gte=now - grace)
+    )
     users = (
         get_user_model()
-        .objects.filter(
-            pk__in=Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since).values("user_id")
-        )
+        .objects.filter(pk__in=announced.values("user_id"))
         .exclude(pk__in=hidden_users)
         .order_by("username")
     )

@@ -649,7 +649,13 @@ def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> 
     # Stale rows (a dead process's) are left for the next heartbeat's sweep,
     # which announces their users' leave.
     _presence_put(conversation_id, user_id, channel_name, timezone.now())
-    return _announce_presence(conversation_id, user_id, online=True)
+    version = _announce_presence(conversation_id, user_id, online=True)
+    if version is None:
+        # Back within the grace period: the leave a closed socket scheduled is off.
+        PresenceVersion.objects.filter(conversation_id=conversation_id, user_id=user_id, left_at__isnull=False).update(
+            left_at=None
+        )
+    return version
 
 
 @transaction.atomic
@@ -669,7 +675,12 @@ def presence_leave_due(*, conversation_id: int, user_id: int) -> int | None:
     """The grace period after a user's last socket closed is over: the version of the leave to
     announce, or None when they are back (or the leave was already announced)."""
     _lock_member(conversation_id, user_id)
-    if _fresh_rows(conversation_id, user_id).exists():
+    # The grace runs from the latest close: a timer started by an earlier close
+    # (the user came back, then left again) finds it not over and leaves the
+    # leave to the later timer.
+    if _fresh_rows(conversation_id, user_id).exists() or not PresenceVersion.objects.filter(
+        conversation_id=conversation_id, user_id=user_id, left_at__lte=timezone.now() - _leave_grace()
+    ).exists():
         return None
     return _announce_presence(conversation_id, user_id, online=False)
 

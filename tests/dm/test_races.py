@@ -36,7 +36,8 @@ def race(*calls: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def test_two_tabs_racing_give_exactly_one_join_and_one_leave(users):
+def test_two_tabs_racing_give_exactly_one_join_and_one_leave(users, settings):
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_LEAVE_GRACE_MS": 0}
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     for round_ in range(5):

@@ -239,7 +239,13 @@ def test_block_and_unblock(users):
 # Presence.
 
 
-def test_presence_announces_first_tab_in_and_last_tab_out(users):
+@pytest.fixture
+def no_grace(settings):
+    """Leaves fall due at once (the tests call presence_leave_due where the timer would)."""
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_LEAVE_GRACE_MS": 0}
+
+
+def test_presence_announces_first_tab_in_and_last_tab_out(users, no_grace):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     assert services.presence_enter(**where, channel_name="one") == 1
@@ -251,7 +257,7 @@ def test_presence_announces_first_tab_in_and_last_tab_out(users):
     assert services.presence_leave_due(**where) is None
 
 
-def test_a_reconnect_within_the_grace_period_announces_neither_leave_nor_join(users):
+def test_a_reconnect_within_the_grace_period_announces_neither_leave_nor_join(users, no_grace):
     room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
     where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
     assert services.presence_enter(**where, channel_name="tab") == 1
@@ -261,6 +267,24 @@ def test_a_reconnect_within_the_grace_period_announces_neither_leave_nor_join(us
     assert services.presence_leave_due(**where) is None
     assert services.presence_exit(**where, channel_name="tab4") is True
     assert services.presence_leave_due(**where) == 2
+
+
+def test_the_grace_runs_from_the_latest_close(users, settings):
+    """A timer from an earlier close finds the grace of a later one not over: no leave yet."""
+    settings.REALTIME = {**settings.REALTIME, "PRESENCE_LEAVE_GRACE_MS": 60_000}
+    room = services.room_create(creator=users["alice"], name="R", slug="r", private=False)
+    where = {"conversation_id": room.pk, "user_id": users["alice"].pk}
+    services.presence_enter(**where, channel_name="tab")
+    services.presence_exit(**where, channel_name="tab")
+    PresenceVersion.objects.filter(user=users["alice"]).update(left_at=timezone.now() - timedelta(minutes=5))
+    # Back, and gone again a moment ago: the first close's timer fires now.
+    services.presence_enter(**where, channel_name="tab2")
+    services.presence_exit(**where, channel_name="tab2")
+    assert services.presence_leave_due(**where) is None
+    assert [user["username"] for user in selectors.room_online(conversation_id=room.pk)] == ["alice"]
+    PresenceVersion.objects.filter(user=users["alice"]).update(left_at=timezone.now() - timedelta(minutes=2))
+    assert services.presence_leave_due(**where) == 2
+    assert selectors.room_online(conversation_id=room.pk) == []
 
 
 def test_an_overdue_leave_whose_process_died_is_announced_by_the_sweep(users, settings):
@@ -333,7 +357,7 @@ def secret_room(users, add_member):
     return room
 
 
-def test_presence_versions_keep_growing_across_leaving_and_rejoining_the_room(users, secret_room, add_member):
+def test_presence_versions_keep_growing_across_leaving_and_rejoining_the_room(users, secret_room, add_member, no_grace):
     where = {"conversation_id": secret_room.pk, "user_id": users["bob"].pk}
     assert services.presence_enter(**where, channel_name="tab") == 1
     services.room_remove(conversation=secret_room, user=users["bob"])
