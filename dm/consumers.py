@@ -123,7 +123,9 @@ class ConversationConsumer(RealtimeConsumer):
             await self.send_frame(protocol.message_frame(message, broadcast=not outcome.created))
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
-        """Tell the others (throttled by the service)."""
+        """Tell the others, at most once per TYPING_INTERVAL_SECONDS (extra frames are dropped silently)."""
+        if not await services.typing_due(user=self.user, conversation=self.conversation):
+            return
         await self.guarded(access.access_post, self.user, self.conversation)
         await services.typing_publish(user=self.user, conversation=self.conversation)
 

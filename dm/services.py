@@ -405,12 +405,17 @@ def _messages_store(
                 outcomes.append(error)
     for outcome in outcomes:
         if isinstance(outcome, SendResult) and outcome.created:
-            outcome.events = message_events(
-                message=outcome.message,
-                conversation=conversation,
-                exclude_channel=exclude_channel,
-                inbox_unread=outcome.inbox_unread,
-            )
+            try:
+                outcome.events = message_events(
+                    message=outcome.message,
+                    conversation=conversation,
+                    exclude_channel=exclude_channel,
+                    inbox_unread=outcome.inbox_unread,
+                )
+            except Exception:
+                # The row is committed: it stays a success, echoed from the store
+                # without a broadcast (the others get it on resume).
+                log.exception("announcing message %s failed", outcome.message.pk)
     return outcomes
 
 
@@ -433,11 +438,16 @@ async def messages_send(
         outcomes = await database_sync_to_async(_messages_store, thread_sensitive=False)(
             sender, conversation, items, exclude_channel
         )
-        events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
-        delivered = iter(await group_send_many(events) if events else [])
     except Exception as error:
         log.exception("storing %d messages of user %s failed", len(items), sender.pk)
         return [error] * len(items)
+    events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
+    try:
+        delivered = iter(await group_send_many(events) if events else [])
+    except Exception:
+        # Stored all the same: each is echoed from the store with broadcast false.
+        log.exception("publishing %d events failed", len(events))
+        delivered = iter([False] * len(events))
     for outcome in outcomes:
         if isinstance(outcome, SendResult) and outcome.events:
             # Whether the conversation's frame (the first) went out.
@@ -743,13 +753,16 @@ def _presence_sweep(conversation_id: int, stale: Any, overdue: Any) -> list[tupl
     return [(protocol.user_dict(user), gone[user.pk]) for user in users]
 
 
-async def typing_publish(*, user: Any, conversation: Conversation) -> None:
-    """Tell the conversation's other sockets that ``user`` is typing, at most once per
-    TYPING_INTERVAL_SECONDS per user and conversation (over every tab and process)."""
-    # SET NX in Redis when configured: atomic, so one tab wins.
+async def typing_due(*, user: Any, conversation: Conversation) -> bool:
+    """True at most once per TYPING_INTERVAL_SECONDS per user and conversation, over every tab
+    and process (SET NX in Redis when configured: atomic, so one tab wins). Checked before
+    anything else, so the frames a typist's tabs send meanwhile cost no database query."""
     interval = settings.REALTIME["TYPING_INTERVAL_SECONDS"]
-    if not await limits.first_within(f"typing:{conversation.pk}:{user.pk}", interval):
-        return
+    return await limits.first_within(f"typing:{conversation.pk}:{user.pk}", interval)
+
+
+async def typing_publish(*, user: Any, conversation: Conversation) -> None:
+    """Tell the conversation's other sockets that ``user`` is typing."""
     event = protocol.relay_event(protocol.typing_frame(protocol.user_dict(user)), exclude_user=user.pk, sender=user.pk)
     await group_send(conversation_group(conversation), event)
 

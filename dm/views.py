@@ -125,7 +125,8 @@ def rooms(request: HttpRequest) -> HttpResponse:
                 form.add_error("slug", "A room with this address already exists.")
             else:
                 return redirect("dm:room", slug=room.slug)
-    query = request.GET.get("q", "").strip()[:80]
+    # No NUL: PostgreSQL refuses it in text (a 500 otherwise); no room name holds one.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:80]
     page = request.GET.get("page", "1")
     page = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 and int(page) > 0 else 1
     rooms_page, pages = selectors.rooms_visible(user_id=request.user.pk, query=query, page=page, per_page=ROOMS_PAGE)

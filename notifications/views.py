@@ -78,7 +78,7 @@ def page_mark_read(request: HttpRequest) -> HttpResponse:
         services.notifications_mark_all_read(user_id=request.user.pk)
     else:
         raw = request.POST.get("id", "")
-        if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= protocol.MAX_ID:
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= protocol.MAX_ID:
             return HttpResponseBadRequest("id must be a positive integer")
         services.notifications_mark_read(user_id=request.user.pk, ids=[int(raw)])
     target = request.POST.get("next", "")

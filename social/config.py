@@ -140,5 +140,8 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": url,
             "KEY_PREFIX": env.get("CACHE_PREFIX", "social"),
+            # An unreachable Redis fails a cache call in seconds (the write
+            # limits then fail open) instead of hanging the request.
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
         }
     }

@@ -31,6 +31,8 @@ def _trusted(address: str, networks: list[Network]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d.
+    ip = getattr(ip, "ipv4_mapped", None) or ip
     return any(ip in network for network in networks)
 
 
@@ -53,7 +55,11 @@ class TrustedProxyMiddleware:
         if not self.trusted or not _trusted(peer, self.trusted):
             kept = [(name, value) for name, value in headers if name.lower() not in _FORWARDED]
             return {**scope, "headers": kept} if len(kept) != len(headers) else scope
-        values = {name.lower(): value.decode("latin-1") for name, value in headers}
+        values: dict[bytes, str] = {}
+        for name, value in headers:
+            # Repeated header lines are one comma-separated list (RFC 9110).
+            key = name.lower()
+            values[key] = f"{values[key]},{value.decode('latin-1')}" if key in values else value.decode("latin-1")
         scope = dict(scope)
         hops = [hop.strip() for hop in values.get(b"x-forwarded-for", "").split(",") if hop.strip()]
         # Right to left: each trusted proxy appended the address it saw; the

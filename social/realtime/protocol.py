@@ -179,7 +179,8 @@ def parse_limit(raw: str | None, default: int = 50, maximum: int = 100) -> int:
     """A page size between 1 and ``maximum``."""
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # The length first: int() of thousands of digits raises (a 500) before any range check.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 3 or not 1 <= int(raw) <= maximum:
         raise ProtocolError(INVALID, f"limit must be an integer from 1 to {maximum}")
     return int(raw)
 

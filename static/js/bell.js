@@ -221,7 +221,8 @@
   }
 
   function safeUrl(url) {
-    return typeof url === "string" && (/^\/(?!\/)/.test(url) || /^https?:\/\//i.test(url));
+    /* A local path ("/x", not "//host" nor "/\\host", which browsers read as "//host") or http(s). */
+    return typeof url === "string" && (/^\/(?![\/\\])/.test(url) || /^https?:\/\//i.test(url));
   }
 
   /* Store a notification; false when it was already known (a replayed or duplicate push). */

@@ -260,6 +260,6 @@ def test_cursor_values():
     raises("invalid", protocol.parse_cursor, "0", "before")
 
 
-@pytest.mark.parametrize("raw", ["0", "101", "x", "-5"])
+@pytest.mark.parametrize("raw", ["0", "101", "x", "-5", "9" * 5000])
 def test_limit_errors(raw):
     raises("invalid", protocol.parse_limit, raw)

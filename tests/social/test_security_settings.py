@@ -23,12 +23,23 @@ def run_manage(*args, **env):
     )
 
 
-PRODUCTION = {"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "social.example.com"}
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "social.example.com",
+    "TRUSTED_PROXIES": "127.0.0.1,::1",
+}
 
 
 def test_check_deploy_is_clean_in_production():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_no_proxy_is_trusted():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **{**PRODUCTION, "TRUSTED_PROXIES": ""})
+    assert result.returncode != 0
+    assert "social.W002" in result.stdout + result.stderr
 
 
 def test_wildcard_hosts_are_refused():
