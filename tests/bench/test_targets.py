@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.run import targets
+from bench.report import targets
 
 
 def dm_run(ack_p99, recipient_p99, stored, messages=600):
