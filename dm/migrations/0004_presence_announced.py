@@ -3,6 +3,16 @@
 from django.db import migrations, models
 
 
+def mark_present_users_announced(apps, schema_editor):
+    """Users with open room sockets were announced online by the release before this one."""
+    Presence = apps.get_model("dm", "Presence")
+    PresenceVersion = apps.get_model("dm", "PresenceVersion")
+    for conversation_id, user_id in Presence.objects.values_list("conversation_id", "user_id").distinct():
+        PresenceVersion.objects.update_or_create(
+            conversation_id=conversation_id, user_id=user_id, defaults={"online": True}
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -20,4 +30,5 @@ class Migration(migrations.Migration):
             name='online',
             field=models.BooleanField(default=False),
         ),
+        migrations.RunPython(mark_present_users_announced, migrations.RunPython.noop),
     ]
