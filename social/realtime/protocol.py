@@ -1,7 +1,7 @@
 """The wire format: frame types, limits, parsing and serialising.
 
 Everything that crosses the socket is built or parsed here (see
-../shared/PROTOCOL.md and docs/protocol.md). This module has no database access,
+docs/protocol.md). This module has no database access,
 so it is tested on plain values. No ``from __future__ import annotations``:
 Python 3.11 reads ``NotRequired`` of a TypedDict only from evaluated annotations.
 """
