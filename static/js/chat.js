@@ -451,10 +451,21 @@
     }
   }
 
+  /* Resend what is waiting, FLUSH_PER_SECOND a second: a long outbox sent at once would
+     run into the server's flood limit (10 frames a second, bursts of 20) and close the
+     socket with 4429. A message acknowledged meanwhile has left the outbox and is skipped;
+     one sent twice (a reconnect mid-flush) is stored once, by its client_id. */
+  var FLUSH_PER_SECOND = 8;
   function flushOutbox() {
-    outbox.forEach(function (item) {
-      if (!item.failed) { socket.send({ type: "message", body: item.body, client_id: item.client_id }); }
-    });
+    var pending = outbox.filter(function (item) { return !item.failed; });
+    (function sendSome() {
+      pending.splice(0, FLUSH_PER_SECOND).forEach(function (item) {
+        if (outbox.indexOf(item) !== -1 && !item.failed) {
+          socket.send({ type: "message", body: item.body, client_id: item.client_id });
+        }
+      });
+      if (pending.length) { window.setTimeout(sendSome, 1000); }
+    })();
   }
 
   function onReady(frame) {
