@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from django.db import connection
 
 from tests.support.clients import session_cookie
 from tests.support.server import DaphneServer, database_url
+from tests.support.sockets import Sockets
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 DATABASE_IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
@@ -97,6 +98,14 @@ def make_user(db: Any) -> Callable[..., Any]:
 def cookie_for(db: Any) -> Callable[[Any], str]:
     """A real logged-in session for a user, as a Cookie header value."""
     return session_cookie
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[Sockets]:
+    """In-process sockets: ``await sockets.open(path, cookie=...)``; those left open are closed afterwards."""
+    opened = Sockets()
+    yield opened
+    await opened.close_all()
 
 
 @pytest.fixture(scope="session")

@@ -357,9 +357,9 @@ async def test_join_and_leave_count_tabs(connect, users, room):
     bob_two = await connect("bob", "/ws/rooms/general/")
     await bob_two.until_ready()
     assert await alice.silent()
-    await bob_one.communicator.disconnect()
+    await bob_one.close()
     assert await alice.silent()
-    await bob_two.communicator.disconnect()
+    await bob_two.close()
     assert await alice.recv() == {"type": "leave", "user": bob_dict}
 
 
@@ -431,7 +431,7 @@ async def test_removed_member_is_closed_at_once_and_others_see_the_leave(connect
     await alice.recv_type("join")
     await sync_to_async(services.room_remove)(conversation=secret, user=users["bob"])
     assert await bob.closed_with() == 4403
-    await bob.communicator.disconnect()
+    await bob.close()
     assert (await alice.recv())["type"] == "leave"
 
 
@@ -543,7 +543,7 @@ async def test_messages_sent_just_before_the_socket_closes_are_stored_and_delive
     await alice.recv_type("join")
     for n in range(5):
         await alice.send({"type": "message", "body": f"last words {n}"})
-    await alice.communicator.disconnect()
+    await alice.close()
     received = [(await bob.recv_type("message"))["message"]["body"] for _ in range(5)]
     assert received == [f"last words {n}" for n in range(5)]
     assert await message_count() == 5
