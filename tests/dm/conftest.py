@@ -1,4 +1,4 @@
-"""Fixtures of the messaging tests: users, their sessions, in-process sockets."""
+"""Fixtures of the messaging tests: users, their sessions, rooms, in-process sockets."""
 
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ def users(make_user: Callable[..., Any]) -> dict[str, Any]:
 def cookies(users: dict[str, Any], cookie_for: Callable[[Any], str]) -> dict[str, str]:
     """A logged-in session cookie per user."""
     return {name: cookie_for(user) for name, user in users.items()}
+
+
+@pytest.fixture
+def room(users: dict[str, Any]) -> Any:
+    """The public room "general", created by alice."""
+    return services.room_create(creator=users["alice"], name="General", slug="general", private=False)
+
+
+@pytest.fixture
+def secret(users: dict[str, Any], add_member: Callable[[Any, Any], None]) -> Any:
+    """The private room "secret": alice created it, bob is a member."""
+    room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
+    add_member(room, users["bob"])
+    return room
 
 
 @pytest.fixture
