@@ -14,8 +14,10 @@ from channels.layers import get_channel_layer
 from dm import services
 from dm.models import Membership, Message
 from social.realtime import protocol
+from social.realtime.batching import Batcher
 from social.realtime.groups import control_group
 from tests.dm.helpers import message_count
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,16 +100,24 @@ async def test_a_close_from_an_event_comes_after_the_answers_to_messages_read_be
         time.sleep(0.4)  # a slow database: the event arrives while the messages are being stored
         return store(*args)
 
+    put = Batcher.put
+    queued = []
+
+    async def recording_put(self, item):
+        queued.append(item)
+        await put(self, item)
+
     alice = await connect("alice", "/ws/rooms/general/")
     await alice.until_ready()
     with (
         mock.patch("dm.services._messages_store", slow),
+        mock.patch.object(Batcher, "put", recording_put),
         mock.patch("social.realtime.consumers.session_still_valid", return_value=False),
     ):
         for n in range(3):
             await alice.send({"type": "message", "body": f"m{n}"})
         await asyncio.get_running_loop().run_in_executor(None, storing.wait, 2)
-        await asyncio.sleep(0.1)  # the socket reads the other two meanwhile
+        await wait_for(lambda: len(queued) == 3, what="the socket reads the other two meanwhile")
         await get_channel_layer().group_send(control_group(users["alice"].pk), {"type": protocol.EVENT_SESSION_CHECK})
         bodies = [(await alice.recv_type("message", timeout=5))["message"]["body"] for _ in range(3)]
         assert await alice.closed_with() == protocol.CLOSE_REAUTHENTICATE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from dm import services
 from dm.models import Presence, PresenceVersion
 from social.realtime import protocol
 from social.realtime.groups import room_group
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,8 +68,8 @@ async def test_heartbeat_keeps_presence_fresh(connect, users, room, settings):
     await bob.until_ready()
     old = timezone.now() - timedelta(hours=1)
     await sync_to_async(Presence.objects.update)(seen_at=old)
-    await asyncio.sleep(0.4)
-    assert await sync_to_async(Presence.objects.filter(seen_at__gt=old).count)() == 1
+    refreshed = sync_to_async(Presence.objects.filter(seen_at__gt=old).count)
+    assert await wait_for(refreshed, what="a heartbeat refreshes bob's presence") == 1
 
 
 async def test_a_user_swept_while_their_process_stalled_is_announced_back(connect, users, room, settings):

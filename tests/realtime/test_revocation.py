@@ -1,13 +1,14 @@
 """Ending a session closes that user's open sockets, on every process, within seconds."""
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 
+from social.realtime.groups import control_group
 from tests.conftest import needs_redis
 from tests.support.clients import WsClient
 from tests.support.http import Browserish
+from tests.support.waiting import until_subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "pw-for-tests-1"
@@ -96,6 +97,6 @@ async def test_logout_on_one_process_closes_sockets_on_another(start_server, ali
     first, second = start_server("a"), start_server("b")
     browser = await sync_to_async(logged_in_browser)(first)
     socket_on_second = await open_ready(second, browser)
-    await asyncio.sleep(0.1)
+    await until_subscribed(get_channel_layer(), control_group(alice.pk))
     await sync_to_async(browser.post_form)("/accounts/logout/", {})
     assert await socket_on_second.closed_with(timeout=3) == 4401
