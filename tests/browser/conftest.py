@@ -159,9 +159,3 @@ def screenshot() -> Callable[[Any, str], Any]:
         return path
 
     return take
-
-
-@pytest.fixture
-def users(make_user: Callable[..., Any]) -> dict[str, Any]:
-    """alice, bob and carol."""
-    return {name: make_user(name) for name in ("alice", "bob", "carol")}

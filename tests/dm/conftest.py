@@ -1,29 +1,16 @@
-"""Fixtures of the messaging tests: users, their sessions, rooms, in-process sockets."""
+"""Fixtures of the messaging tests: rooms, members, a listener on a channel-layer group."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
 
 from dm import services
-from tests.support.sockets import Socket, Sockets
-
-
-@pytest.fixture
-def users(make_user: Callable[..., Any]) -> dict[str, Any]:
-    """alice, bob and carol."""
-    return {name: make_user(name) for name in ("alice", "bob", "carol")}
-
-
-@pytest.fixture
-def cookies(users: dict[str, Any], cookie_for: Callable[[Any], str]) -> dict[str, str]:
-    """A logged-in session cookie per user."""
-    return {name: cookie_for(user) for name, user in users.items()}
 
 
 @pytest.fixture
@@ -38,16 +25,6 @@ def secret(users: dict[str, Any], add_member: Callable[[Any, Any], None]) -> Any
     room = services.room_create(creator=users["alice"], name="Secret", slug="secret", private=True)
     add_member(room, users["bob"])
     return room
-
-
-@pytest.fixture
-def connect(cookies: dict[str, str], sockets: Sockets) -> Callable[..., Awaitable[Socket]]:
-    """``await connect("alice", "/ws/dm/bob/")`` -> an accepted Socket (``None``: anonymous)."""
-
-    def open_as(name: str | None, path: str) -> Awaitable[Socket]:
-        return sockets.open(path, cookie=cookies[name] if name is not None else None)
-
-    return open_as
 
 
 @pytest.fixture
