@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from django.db import connection
 
 from tests.support.clients import session_cookie
 from tests.support.server import DaphneServer, database_url
+from tests.support.sockets import Socket, Sockets
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 DATABASE_IS_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
@@ -97,6 +98,36 @@ def make_user(db: Any) -> Callable[..., Any]:
 def cookie_for(db: Any) -> Callable[[Any], str]:
     """A real logged-in session for a user, as a Cookie header value."""
     return session_cookie
+
+
+@pytest.fixture
+def users(make_user: Callable[..., Any]) -> dict[str, Any]:
+    """alice, bob and carol."""
+    return {name: make_user(name) for name in ("alice", "bob", "carol")}
+
+
+@pytest.fixture
+def cookies(users: dict[str, Any], cookie_for: Callable[[Any], str]) -> dict[str, str]:
+    """A logged-in session cookie per user."""
+    return {name: cookie_for(user) for name, user in users.items()}
+
+
+@pytest.fixture
+async def sockets() -> AsyncIterator[Sockets]:
+    """In-process sockets: ``await sockets.open(path, cookie=...)``; those left open are closed afterwards."""
+    opened = Sockets()
+    yield opened
+    await opened.close_all()
+
+
+@pytest.fixture
+def connect(cookies: dict[str, str], sockets: Sockets) -> Callable[..., Awaitable[Socket]]:
+    """``await connect("alice", "/ws/dm/bob/")`` -> an accepted in-process Socket (``None``: anonymous)."""
+
+    def open_as(name: str | None, path: str) -> Awaitable[Socket]:
+        return sockets.open(path, cookie=cookies[name] if name is not None else None)
+
+    return open_as
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ async def test_churn_within_the_grace_period_sends_one_join_and_one_leave(settin
     for _ in range(20):
         bob = await connect("bob", "/ws/rooms/general/")
         await bob.until_ready()
-        await bob.communicator.disconnect()
+        await bob.close()
     frames = await carol.drain(quiet=2.5)
     assert [(frame["type"], frame["user"]["username"]) for frame in frames] == [("join", "bob"), ("leave", "bob")]
 
@@ -33,7 +33,7 @@ async def test_a_reload_within_the_grace_period_is_no_news(settings, connect, ge
     bob = await connect("bob", "/ws/rooms/general/")
     await bob.until_ready()
     assert (await carol.recv_type("join"))["user"]["username"] == "bob"
-    await bob.communicator.disconnect()
+    await bob.close()
     again = await connect("bob", "/ws/rooms/general/")
     _, ready = await again.until_ready()
     assert {user["username"] for user in ready["online"]} == {"bob", "carol"}

@@ -28,7 +28,7 @@ async def test_closed_sockets_free_their_slots(settings, connect, users):
     first = await connect("alice", "/ws/notifications/")
     await first.until_ready()
     await (await connect("alice", "/ws/notifications/")).until_ready()
-    await first.communicator.disconnect()
+    await first.close()
     await (await connect("alice", "/ws/notifications/")).until_ready()
 
 
@@ -37,7 +37,7 @@ async def test_connecting_too_often_is_refused_with_4429(settings, connect, user
     for _ in range(5):
         socket = await connect("alice", "/ws/notifications/")
         await socket.until_ready()
-        await socket.communicator.disconnect()
+        await socket.close()
     refused = await connect("alice", "/ws/notifications/")
     assert "connections a minute" in (await refused.recv())["message"]
     assert await refused.closed_with() == 4429

@@ -8,9 +8,6 @@ Run on both databases by CI.
 import logging
 
 import pytest
-from channels.testing import WebsocketCommunicator
-
-from social.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,15 +25,10 @@ def test_nul_in_a_name_is_404(client, users, path, caplog):
 
 @pytest.mark.parametrize("path", UNKNOWN_PATHS)
 @pytest.mark.parametrize("logged_in", [False, True])
-async def test_unknown_socket_path_closes_4404_without_an_error_log(path, logged_in, cookies, caplog):
-    headers = [(b"origin", b"http://localhost")]
-    if logged_in:
-        headers.append((b"cookie", cookies["alice"].encode()))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
+async def test_unknown_socket_path_closes_4404_without_an_error_log(path, logged_in, connect, caplog):
     with caplog.at_level(logging.ERROR):
-        connected, _ = await communicator.connect()
-        assert connected
-        assert await communicator.receive_output(2) == {"type": "websocket.close", "code": 4404}
+        socket = await connect("alice" if logged_in else None, path)
+        assert await socket.output() == {"type": "websocket.close", "code": 4404}
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 

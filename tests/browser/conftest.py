@@ -65,8 +65,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class Browsing:
     """Opens logged-in pages and records what must never happen in them.
 
-    - ``await browsing.open(user, path, server=None, viewport=None)``: a page in a new
-      browser context (its own cookie jar) logged in as ``user``.
+    - ``await browsing.open(user, path, server=None, viewport=None, route_sockets=None)``: a page
+      in a new browser context (its own cookie jar) logged in as ``user``; ``route_sockets``
+      (a Playwright WebSocketRoute handler) sits between the page's sockets and the server.
     - ``await browsing.new_tab(page, path)``: another tab of the same context (same user).
     - ``dialogs``: every alert/confirm/prompt message (dismissed); must stay empty.
     - ``errors``: uncaught page errors and HTTP responses >= 400; must stay empty.
@@ -80,13 +81,17 @@ class Browsing:
         self.dialogs: list[str] = []
         self.errors: list[str] = []
 
-    async def open(self, user: Any, path: str = "/", *, server: Any = None, viewport: Any = None) -> Any:
+    async def open(
+        self, user: Any, path: str = "/", *, server: Any = None, viewport: Any = None, route_sockets: Any = None
+    ) -> Any:
         server = server or self.server
         phone = viewport is not None and viewport["width"] < 600
         context = await self.browser.new_context(
             base_url=server.url, viewport=viewport or VIEWPORT, has_touch=phone, is_mobile=phone
         )
         self.contexts.append(context)
+        if route_sockets is not None:
+            await context.route_web_socket("**/ws/**", route_sockets)
         cookie = await sync_to_async(self.cookie_for)(user)
         name, _, value = cookie.partition("=")
         await context.add_cookies([{"name": name, "value": value, "url": server.url}])
@@ -154,9 +159,3 @@ def screenshot() -> Callable[[Any, str], Any]:
         return path
 
     return take
-
-
-@pytest.fixture
-def users(make_user: Callable[..., Any]) -> dict[str, Any]:
-    """alice, bob and carol."""
-    return {name: make_user(name) for name in ("alice", "bob", "carol")}

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from dm import services
-from dm.models import Message
+from tests.dm.helpers import message_count
 from tests.support.clients import WsClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -37,10 +37,6 @@ def _post(server: Any, path: str, cookie: str, form: str) -> int:
 
 async def post(server: Any, path: str, cookie: str, form: str = "") -> int:
     return await asyncio.to_thread(_post, server, path, cookie, form)
-
-
-async def message_count() -> int:
-    return await sync_to_async(Message.objects.count)()
 
 
 async def test_full_dm_exchange(daphne_server, users, cookies):

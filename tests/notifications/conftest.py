@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from channels.testing import WebsocketCommunicator
 
-from social.asgi import application
 from social.realtime import publish
 from social.realtime.groups import user_group
 from social.realtime.protocol import EVENT_RELAY
+from tests.support.sockets import Socket, Sockets
 
 
 @pytest.fixture
@@ -31,30 +29,14 @@ def carol(make_user):
     return make_user("carol")
 
 
-@contextlib.asynccontextmanager
-async def bell_socket(cookie: str, query: str = "") -> AsyncIterator[WebsocketCommunicator]:
-    """An open /ws/notifications/ socket through the whole ASGI stack (in this process)."""
-    communicator = WebsocketCommunicator(
-        application,
-        f"/ws/notifications/{query}",
-        headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())],
-    )
-    connected, _ = await communicator.connect()
-    assert connected
-    try:
-        yield communicator
-    finally:
-        await communicator.disconnect()
+@pytest.fixture
+def bell(sockets: Sockets) -> Callable[..., Awaitable[Socket]]:
+    """``await bell(cookie, "?after=3")`` -> an open /ws/notifications/ socket (in this process)."""
 
+    def open_bell(cookie: str, query: str = "") -> Awaitable[Socket]:
+        return sockets.open(f"/ws/notifications/{query}", cookie=cookie)
 
-async def until_ready(communicator: WebsocketCommunicator) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The replay frames and the ready frame."""
-    replay = []
-    while True:
-        frame = await communicator.receive_json_from(timeout=3)
-        if frame["type"] == "ready":
-            return replay, frame
-        replay.append(frame)
+    return open_bell
 
 
 class Pushes(list):

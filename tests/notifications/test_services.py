@@ -174,29 +174,22 @@ def test_notifications_before_pages_newest_first(alice, bob):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("how_many", [3, 20])  # 20: past the pub/sub layer's BATCH_MIN, sent as one batch
-async def test_notify_many_reaches_every_recipient_once_with_their_count(make_user, cookie_for, how_many):
+async def test_notify_many_reaches_every_recipient_once_with_their_count(make_user, cookie_for, sockets, how_many):
     from asgiref.sync import sync_to_async
-    from channels.testing import WebsocketCommunicator
 
     from notifications.services import notify_many
-    from social.asgi import application
 
     users = [await sync_to_async(make_user)(f"user{n}") for n in range(how_many)]
-    sockets = []
+    bells = []
     for user in users:
-        cookie = await sync_to_async(cookie_for)(user)
-        socket = WebsocketCommunicator(
-            application, "/ws/notifications/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
-        )
-        assert (await socket.connect())[0]
-        assert (await socket.receive_json_from(2))["type"] == "ready"
-        sockets.append(socket)
+        bell = await sockets.open("/ws/notifications/", cookie=await sync_to_async(cookie_for)(user))
+        assert (await bell.recv())["type"] == "ready"
+        bells.append(bell)
     await sync_to_async(notify_many)([users[0], users[1].pk, *users[2:]], "Maintenance at 22:00")
-    for socket in sockets:
-        frame = await socket.receive_json_from(2)
+    for bell in bells:
+        frame = await bell.recv()
         assert frame["notification"]["text"] == "Maintenance at 22:00" and frame["unread"] == 1
-        assert await socket.receive_nothing(0.2)
-        await socket.disconnect()
+        assert await bell.silent()
 
 
 @pytest.mark.django_db

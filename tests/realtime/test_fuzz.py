@@ -4,13 +4,12 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dm.models import Conversation, Membership, Message
 from notifications.models import Notification
-from social.asgi import application
+from tests.support.sockets import open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,26 +60,21 @@ def world(make_user, cookie_for, settings):
 
 async def throw(path, cookie, frames):
     """Send every frame; return (frames received, close code or None)."""
-    communicator = WebsocketCommunicator(
-        application, path, headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
-    )
-    connected, _ = await communicator.connect()
-    assert connected
+    socket = await open_socket(path, cookie=cookie)
     received, closed = [], None
     for frame in frames:
-        # send_input, not send_to: an empty text frame is a frame too.
-        await communicator.send_input({"type": "websocket.receive", "text": frame})
+        await socket.send(frame)  # an empty text frame is a frame too
     # Frames are handled in order, so the answer to this marker comes last.
-    await communicator.send_to(text_data=json.dumps({"type": END_MARKER}))
+    await socket.send({"type": END_MARKER})
     while True:
-        output = await communicator.receive_output(10)
+        output = await socket.output(10)
         if output["type"] == "websocket.close":
             closed = output.get("code")
             break
         received.append(json.loads(output["text"]))
         if END_MARKER in received[-1].get("message", "") and received[-1].get("code") == "unknown_type":
             break
-    await communicator.disconnect()
+    await socket.close()
     return received, closed
 
 

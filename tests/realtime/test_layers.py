@@ -10,6 +10,7 @@ from social.realtime.layers import BATCH_MAX, BATCH_MIN, ResilientRedisPubSubCha
 from social.realtime.protocol import QUEUED_KEY, relay_event
 from tests.conftest import REDIS_URL, needs_redis
 from tests.support.relays import broken_then_recording
+from tests.support.waiting import until_subscribed, wait_for
 
 pytestmark = needs_redis
 
@@ -24,8 +25,7 @@ async def layer():
 async def joined(layer, group):
     channel = await layer.new_channel()
     await layer.group_add(group, channel)
-    # SUBSCRIBE and PUBLISH travel on different Redis connections: let the subscription land.
-    await asyncio.sleep(0.2)
+    await until_subscribed(layer, group)
     return channel
 
 
@@ -50,10 +50,7 @@ async def test_relays_go_to_the_handler_in_order_and_declined_ones_are_queued_ma
 
     accepting["now"] = True
     await layer.group_send_many([("room_1", relay_event({"type": "message", "n": n})) for n in range(2, 12)])
-    for _ in range(100):
-        if len(taken) == 10:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(taken) == 10, 2)
     assert numbers(taken) == list(range(2, 12))
 
 
@@ -73,10 +70,7 @@ async def test_a_group_message_is_decoded_once_for_all_local_members(layer):
     for channel in channels:
         layer.relay_directly(channel, lambda event: seen.append(event) or True)
     await layer.group_send("room_3", relay_event({"type": "message", "n": 3}))
-    for _ in range(100):
-        if len(seen) == 3:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(seen) == 3, 2)
     assert len(seen) == 3
     assert seen[0] is seen[1] is seen[2]
 
@@ -92,10 +86,7 @@ async def test_a_large_batch_reaches_each_groups_sockets_once_whether_relayed_or
     ]
     await layer.group_send_many(events)
     queued = [await asyncio.wait_for(layer.receive(queued_channel), 2) for n in range(len(events)) if n % 3 == 1]
-    for _ in range(100):
-        if len(taken) == len(queued):
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(taken) == len(queued), 2)
     assert numbers(taken) == [n for n in range(len(events)) if n % 3 == 0]
     assert numbers(queued) == [n for n in range(len(events)) if n % 3 == 1]
     assert all(QUEUED_KEY not in event for event in queued)
@@ -111,10 +102,7 @@ async def test_a_handler_that_raises_does_not_pass_for_a_lost_connection(layer):
     taken = broken_then_recording(layer, broken_channel, good_channel)
     for n in (5, 6):
         await layer.group_send("room_5", relay_event({"type": "message", "n": n}))
-    for _ in range(100):
-        if len(taken) == 2:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(taken) == 2, 2)
     assert numbers(taken) == [5, 6]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(good_channel), 0.3)
@@ -133,10 +121,7 @@ async def test_a_groups_several_events_travel_together_and_arrive_in_order(layer
     queued = [await asyncio.wait_for(layer.receive(queued_channel), 2) for _ in range(5)]
     assert numbers(queued) == list(range(5))
     assert numbers([await asyncio.wait_for(layer.receive(other_channel), 2)]) == [99]
-    for _ in range(100):
-        if len(taken) == 5:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: len(taken) == 5, 2)
     assert numbers(taken) == list(range(5))
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(layer.receive(queued_channel), 0.2)

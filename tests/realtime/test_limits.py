@@ -3,10 +3,8 @@
 import json
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
-from social.asgi import application
 from tests.support.clients import WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,18 +14,10 @@ def realtime(settings, **overrides):
     return {**settings.REALTIME, **overrides}
 
 
-async def open_socket(cookie, path="/ws/notifications/"):
-    communicator = WebsocketCommunicator(
-        application, path, headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
-    )
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
-
-
-async def drain_until_ready(communicator):
-    while (await communicator.receive_json_from(2))["type"] != "ready":
-        pass
+@pytest.fixture
+def bell(sockets, alice_cookie):
+    """``await bell()`` -> alice's open /ws/notifications/ socket; ``bell(path)`` another path."""
+    return lambda path="/ws/notifications/": sockets.open(path, cookie=alice_cookie)
 
 
 @pytest.fixture
@@ -35,65 +25,65 @@ def alice_cookie(make_user, cookie_for):
     return cookie_for(make_user("alice"))
 
 
-async def test_flooding_gets_rate_limited_frames_then_4429(settings, alice_cookie):
+async def test_flooding_gets_rate_limited_frames_then_4429(settings, bell):
     settings.REALTIME = realtime(settings, RATE_PER_SECOND=1, RATE_BURST=5, RATE_STRIKES_BEFORE_CLOSE=3)
-    socket = await open_socket(alice_cookie)
-    await drain_until_ready(socket)
+    socket = await bell()
+    await socket.until_ready()
     codes = []
     for _ in range(5 + 3):
-        await socket.send_to(text_data=json.dumps({"type": "mark_all_read"}))
+        await socket.send({"type": "mark_all_read"})
     for _ in range(8):
-        output = await socket.receive_output(2)
+        output = await socket.output()
         if output["type"] == "websocket.close":
             break
         frame = json.loads(output["text"])
         if frame["type"] == "error":
             codes.append(frame["code"])
     assert codes.count("rate_limited") == 3
-    await socket.send_to(text_data=json.dumps({"type": "mark_all_read"}))
-    assert await socket.receive_output(2) == {"type": "websocket.close", "code": 4429}
+    await socket.send({"type": "mark_all_read"})
+    assert await socket.output() == {"type": "websocket.close", "code": 4429}
 
 
-async def test_user_budget_is_shared_by_all_sockets(settings, alice_cookie):
+async def test_user_budget_is_shared_by_all_sockets(settings, bell):
     settings.REALTIME = realtime(settings, RATE_PER_SECOND=100, RATE_BURST=100, USER_RATE_PER_SECOND=4)
-    first, second = await open_socket(alice_cookie), await open_socket(alice_cookie)
-    await drain_until_ready(first)
-    await drain_until_ready(second)
+    first, second = await bell(), await bell()
+    await first.until_ready()
+    await second.until_ready()
     answers = []
     for socket in (first, second, first, second, first, second):
-        await socket.send_to(text_data="not json")
-        answers.append((await socket.receive_json_from(2))["code"])
+        await socket.send("not json")
+        answers.append((await socket.recv())["code"])
     assert answers.count("bad_json") == 4
     assert answers.count("rate_limited") == 2
 
 
-async def test_socket_cap_per_user(settings, alice_cookie):
+async def test_socket_cap_per_user(settings, bell):
     settings.REALTIME = realtime(settings, MAX_SOCKETS_PER_USER=2)
-    await open_socket(alice_cookie)
-    await open_socket(alice_cookie)
-    third = await open_socket(alice_cookie)
-    frame = await third.receive_json_from(2)
+    await bell()
+    await bell()
+    third = await bell()
+    frame = await third.recv()
     assert frame["type"] == "error"
-    assert await third.receive_output(2) == {"type": "websocket.close", "code": 4429}
+    assert await third.output() == {"type": "websocket.close", "code": 4429}
 
 
-async def test_closed_sockets_free_their_slot(settings, alice_cookie):
+async def test_closed_sockets_free_their_slot(settings, bell):
     settings.REALTIME = realtime(settings, MAX_SOCKETS_PER_USER=1)
-    first = await open_socket(alice_cookie)
-    await drain_until_ready(first)
-    await first.disconnect()
-    second = await open_socket(alice_cookie)
-    await drain_until_ready(second)
+    first = await bell()
+    await first.until_ready()
+    await first.close()
+    second = await bell()
+    await second.until_ready()
 
 
-async def test_oversized_frame_is_answered_not_fatal(alice_cookie):
-    socket = await open_socket(alice_cookie)
-    await drain_until_ready(socket)
-    await socket.send_to(text_data=json.dumps({"type": "mark_all_read", "pad": "x" * 40_000}))
-    frame = await socket.receive_json_from(2)
+async def test_oversized_frame_is_answered_not_fatal(bell):
+    socket = await bell()
+    await socket.until_ready()
+    await socket.send({"type": "mark_all_read", "pad": "x" * 40_000})
+    frame = await socket.recv()
     assert frame["code"] == "too_long"
-    await socket.send_to(text_data="still here?")
-    assert (await socket.receive_json_from(2))["code"] == "bad_json"
+    await socket.send("still here?")
+    assert (await socket.recv())["code"] == "bad_json"
 
 
 async def test_daphne_cuts_off_frames_over_its_limit(daphne_server, alice_cookie):
@@ -112,8 +102,8 @@ def test_wildcard_allowed_hosts_fails_the_system_check():
     assert "social.E001" in errors
 
 
-async def test_malformed_after_is_reported_and_ignored(alice_cookie):
-    socket = await open_socket(alice_cookie, "/ws/notifications/?after=abc")
-    first = await socket.receive_json_from(2)
+async def test_malformed_after_is_reported_and_ignored(bell):
+    socket = await bell("/ws/notifications/?after=abc")
+    first = await socket.recv()
     assert first["type"] == "error" and first["code"] == "invalid"
-    assert (await socket.receive_json_from(2))["type"] == "ready"
+    assert (await socket.recv())["type"] == "ready"

@@ -9,6 +9,7 @@ from channels.layers import get_channel_layer
 
 from social.realtime.publish import group_send_many, group_send_sync, run_sync
 from tests.conftest import needs_redis
+from tests.support.waiting import until_subscribed
 
 pytestmark = needs_redis
 
@@ -18,8 +19,7 @@ async def listener():
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add("job_updates", channel)
-    # SUBSCRIBE and PUBLISH travel on different Redis connections: let the subscription land.
-    await asyncio.sleep(0.2)
+    await until_subscribed(layer, "job_updates")
     yield layer, channel
     await layer.group_discard("job_updates", channel)
 

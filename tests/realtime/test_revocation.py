@@ -1,15 +1,14 @@
 """Ending a session closes that user's open sockets, on every process, within seconds."""
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
+from channels.layers import get_channel_layer
 
-from social.asgi import application
+from social.realtime.groups import control_group
 from tests.conftest import needs_redis
 from tests.support.clients import WsClient
 from tests.support.http import Browserish
+from tests.support.waiting import until_subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "pw-for-tests-1"
@@ -76,17 +75,13 @@ async def test_admin_ending_sessions_closes_sockets(daphne_server, alice, make_u
     assert await socket.closed_with(timeout=3) == 4001
 
 
-async def test_deactivating_a_user_closes_their_sockets(alice, cookie_for):
+async def test_deactivating_a_user_closes_their_sockets(alice, cookie_for, sockets):
     cookie = await sync_to_async(cookie_for)(alice)
-    communicator = WebsocketCommunicator(
-        application, "/ws/notifications/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
-    )
-    assert (await communicator.connect())[0]
-    while (await communicator.receive_json_from(2))["type"] != "ready":
-        pass
+    socket = await sockets.open("/ws/notifications/", cookie=cookie)
+    await socket.until_ready()
     alice.is_active = False
     await sync_to_async(alice.save)()
-    assert await communicator.receive_output(3) == {"type": "websocket.close", "code": 4001}
+    assert await socket.output(3) == {"type": "websocket.close", "code": 4001}
 
 
 async def test_a_socket_with_an_ended_session_is_refused_at_connect(daphne_server, alice):
@@ -102,6 +97,6 @@ async def test_logout_on_one_process_closes_sockets_on_another(start_server, ali
     first, second = start_server("a"), start_server("b")
     browser = await sync_to_async(logged_in_browser)(first)
     socket_on_second = await open_ready(second, browser)
-    await asyncio.sleep(0.1)
+    await until_subscribed(get_channel_layer(), control_group(alice.pk))
     await sync_to_async(browser.post_form)("/accounts/logout/", {})
     assert await socket_on_second.closed_with(timeout=3) == 4401

@@ -1,35 +1,26 @@
 """The WebSocket stack: origin check first, then the session becomes scope["user"]."""
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 
 from social.asgi import application
 from tests.support.clients import WsClient
+from tests.support.sockets import communicator, refused
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_foreign_origin_is_refused_before_any_consumer():
-    communicator = WebsocketCommunicator(
-        application, "/ws/notifications/", headers=[(b"origin", b"http://evil.example")]
-    )
-    connected, _ = await communicator.connect()
-    assert connected is False
+    assert await refused("/ws/notifications/", origin="http://evil.example")
 
 
 async def test_missing_origin_is_refused():
-    communicator = WebsocketCommunicator(application, "/ws/notifications/")
-    connected, _ = await communicator.connect()
-    assert connected is False
+    assert await refused("/ws/notifications/", origin=None)
 
 
-async def test_anonymous_socket_is_closed_with_4401():
-    communicator = WebsocketCommunicator(application, "/ws/notifications/", headers=[(b"origin", b"http://localhost")])
-    connected, _ = await communicator.connect()
-    assert connected is True
-    output = await communicator.receive_output(2)
-    assert output == {"type": "websocket.close", "code": 4401}
+async def test_anonymous_socket_is_closed_with_4401(sockets):
+    socket = await sockets.open("/ws/notifications/")
+    assert await socket.output() == {"type": "websocket.close", "code": 4401}
 
 
 async def test_stack_order_sees_anonymous_user():
@@ -44,8 +35,7 @@ async def test_stack_order_sees_anonymous_user():
         await send({"type": "websocket.close", "code": 1000})
 
     stack = AllowedHostsOriginValidator(AuthMiddlewareStack(app))
-    communicator = WebsocketCommunicator(stack, "/ws/x/", headers=[(b"origin", b"http://127.0.0.1")])
-    await communicator.connect()
+    await communicator("/ws/x/", origin="http://127.0.0.1", app=stack).connect()
     assert seen["user"].is_anonymous
     assert type(application).__name__ == "TrustedProxyMiddleware"
     assert type(application.app.application_mapping["websocket"]).__name__ == "OriginValidator"
