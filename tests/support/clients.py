@@ -11,6 +11,8 @@ import websockets
 from django.conf import settings
 from django.test import Client
 
+from tests.support.frames import FrameReader
+
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -21,8 +23,10 @@ def session_cookie(user: Any) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-class WsClient:
+class WsClient(FrameReader):
     """A real WebSocket client speaking the JSON frames of PROTOCOL.md."""
+
+    default_timeout = DEFAULT_TIMEOUT
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
@@ -65,23 +69,6 @@ class WsClient:
     async def recv(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         return json.loads(await asyncio.wait_for(self.connection.recv(), timeout))
 
-    async def recv_type(self, frame_type: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Skip frames until one of ``frame_type`` arrives."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            frame = await self.recv(max(0.01, deadline - loop.time()))
-            if frame["type"] == frame_type:
-                return frame
-
-    async def until_ready(self, timeout: float = DEFAULT_TIMEOUT) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Collect the resume replay; return (frames before ready, the ready frame)."""
-        replay = []
-        while True:
-            frame = await self.recv(timeout)
-            if frame["type"] == "ready":
-                return replay, frame
-            replay.append(frame)
 
     async def silent(self, timeout: float = 0.5) -> bool:
         """True when nothing arrives within ``timeout``."""

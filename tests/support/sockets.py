@@ -12,6 +12,7 @@ from typing import Any
 from channels.testing import WebsocketCommunicator
 
 from social.asgi import application
+from tests.support.frames import FrameReader
 
 ORIGIN = "http://localhost"
 DEFAULT_TIMEOUT = 3.0
@@ -29,8 +30,10 @@ def communicator(
     return WebsocketCommunicator(app or application, path, headers=headers)
 
 
-class Socket:
+class Socket(FrameReader):
     """A connected in-process socket speaking the JSON frames of PROTOCOL.md."""
+
+    default_timeout = DEFAULT_TIMEOUT
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
@@ -50,21 +53,6 @@ class Socket:
         """The next ASGI message the server sends: a frame (``websocket.send``) or ``websocket.close``."""
         return await self.communicator.receive_output(timeout)
 
-    async def recv_type(self, frame_type: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """Skip frames until one of ``frame_type`` arrives."""
-        while True:
-            frame = await self.recv(timeout)
-            if frame["type"] == frame_type:
-                return frame
-
-    async def until_ready(self, timeout: float = DEFAULT_TIMEOUT) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Collect the resume replay; return (frames before ready, the ready frame)."""
-        replay = []
-        while True:
-            frame = await self.recv(timeout)
-            if frame["type"] == "ready":
-                return replay, frame
-            replay.append(frame)
 
     async def drain(self, quiet: float = 0.1) -> list[dict[str, Any]]:
         """Receive until nothing arrives for ``quiet`` seconds."""
