@@ -171,7 +171,11 @@ class PostingRefused(Exception):
 def _insert_message(
     connection: Any, *, conversation: Conversation, sender: Any, body: str, client_id: str | None
 ) -> tuple[Message, int | None]:
-    """Store the message if the sender may post: (message, the DM recipient's unread total or None)."""
+    """Store the message if the sender may post: (message, the DM recipient's unread total or None).
+
+    One statement on PostgreSQL (``_insert_message_postgres``), the portable
+    steps elsewhere (``_insert_message_portable``); both raise ``PostingRefused``.
+    """
     created_at = timezone.now()
     params = {
         **_poster_params(conversation, sender),
@@ -179,26 +183,37 @@ def _insert_message(
         "created_at": connection.ops.adapt_datetimefield_value(created_at),
         "client_id": client_id,
     }
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(_STORE_MESSAGE_POSTGRES_SQL, params)
-            row = cursor.fetchone()
-            if row is None:
-                raise PostingRefused
-            pk, inbox_unread = row
-        else:
-            peer_id = params["peer"]
-            rights = selectors.posting_rights(conversation_id=conversation.pk, user_id=sender.pk, peer_id=peer_id)
-            if not rights.allowed:
-                raise PostingRefused
-            returning = connection.features.can_return_columns_from_insert
-            cursor.execute(_INSERT_MESSAGE_SQL + (" RETURNING id" if returning else ""), params)
-            pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-            cursor.execute(_TOUCH_CONVERSATION_SQL, params)
-            # Counted after the commit by message_events.
-            inbox_unread = None
+    insert = _insert_message_postgres if connection.vendor == "postgresql" else _insert_message_portable
+    pk, inbox_unread = insert(connection, params)
     message = _built_message(connection, conversation, sender, pk, body, created_at, client_id)
     return message, inbox_unread
+
+
+def _insert_message_postgres(connection: Any, params: dict[str, Any]) -> tuple[int, int | None]:
+    """The posting check, the insert, the conversation's stamp and a DM recipient's unread total
+    in one statement, atomic on its own: (id, unread total or None)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STORE_MESSAGE_POSTGRES_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise PostingRefused
+    return row[0], row[1]
+
+
+def _insert_message_portable(connection: Any, params: dict[str, Any]) -> tuple[int, None]:
+    """The same as three statements (the caller's transaction makes them atomic); the unread
+    total is counted after the commit by ``message_events``."""
+    rights = selectors.posting_rights(
+        conversation_id=params["conversation"], user_id=params["poster"], peer_id=params["peer"]
+    )
+    if not rights.allowed:
+        raise PostingRefused
+    returning = connection.features.can_return_columns_from_insert
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_MESSAGE_SQL + (" RETURNING id" if returning else ""), params)
+        pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        cursor.execute(_TOUCH_CONVERSATION_SQL, params)
+    return pk, None
 
 
 def message_store(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
