@@ -173,6 +173,17 @@ def read_markers(*, conversation_id: int) -> dict[str, int]:
     )
 
 
+def leave_grace() -> timedelta:
+    """How long after a user's last socket in a room closed the room still counts them in."""
+    return timedelta(milliseconds=settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"])
+
+
+def fresh_presence(*, conversation_id: int) -> QuerySet[Presence]:
+    """The room's presence rows refreshed within PRESENCE_STALE_SECONDS (a killed process's go stale)."""
+    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    return Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since)
+
+
 def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
     """Users the room counts in, by username: announced online, and with a fresh presence row
     (any tab, any server process) or their last socket closed within the leave grace period.
@@ -180,12 +191,9 @@ def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozense
     The same state the join and leave announcements follow, so a user who
     reloads while someone enters is listed, and their later leave is news.
     """
-    now = timezone.now()
-    fresh_since = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
-    fresh = Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since).values("user_id")
-    grace = timedelta(milliseconds=settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"])
+    fresh = fresh_presence(conversation_id=conversation_id).values("user_id")
     announced = PresenceVersion.objects.filter(conversation_id=conversation_id, online=True).filter(
-        Q(user_id__in=fresh) | Q(left_at__gte=now - grace)
+        Q(user_id__in=fresh) | Q(left_at__gte=timezone.now() - leave_grace())
     )
     users = (
         get_user_model()

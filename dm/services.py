@@ -650,13 +650,8 @@ def _lock_member(conversation_id: int, user_id: int) -> None:
         list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
 
 
-def _fresh_rows_in(conversation_id: int) -> Any:
-    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
-    return Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since)
-
-
 def _fresh_rows(conversation_id: int, user_id: int) -> Any:
-    return _fresh_rows_in(conversation_id).filter(user_id=user_id)
+    return selectors.fresh_presence(conversation_id=conversation_id).filter(user_id=user_id)
 
 
 def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at: Any) -> None:
@@ -704,7 +699,7 @@ def presence_leave_due(*, conversation_id: int, user_id: int) -> int | None:
     # (the user came back, then left again) finds it not over and leaves the
     # leave to the later timer.
     if _fresh_rows(conversation_id, user_id).exists() or not PresenceVersion.objects.filter(
-        conversation_id=conversation_id, user_id=user_id, left_at__lte=timezone.now() - _leave_grace()
+        conversation_id=conversation_id, user_id=user_id, left_at__lte=timezone.now() - selectors.leave_grace()
     ).exists():
         return None
     return _announce_presence(conversation_id, user_id, online=False)
@@ -741,14 +736,10 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
     # Users whose leave fell due while no process was left to announce it (the
     # one that closed their last socket was killed within the grace period).
     overdue = PresenceVersion.objects.filter(
-        conversation_id=conversation_id, online=True, left_at__lt=now - _leave_grace()
-    ).exclude(user_id__in=_fresh_rows_in(conversation_id).values("user_id"))
+        conversation_id=conversation_id, online=True, left_at__lt=now - selectors.leave_grace()
+    ).exclude(user_id__in=selectors.fresh_presence(conversation_id=conversation_id).values("user_id"))
     gone = _presence_sweep(conversation_id, stale, overdue) if stale.exists() or overdue.exists() else []
     return PresenceBeat(back=back, gone=gone)
-
-
-def _leave_grace() -> timedelta:
-    return timedelta(milliseconds=settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"])
 
 
 @transaction.atomic
@@ -837,7 +828,7 @@ async def presence_left(*, conversation: Conversation, user: Any, channel_name: 
 
 
 async def _leave_after_grace(conversation: Conversation, user: Any) -> None:
-    await asyncio.sleep(settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"] / 1000)
+    await asyncio.sleep(selectors.leave_grace().total_seconds())
     try:
         version = await database_sync_to_async(presence_leave_due)(conversation_id=conversation.pk, user_id=user.pk)
         if version is not None:
