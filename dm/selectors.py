@@ -14,6 +14,7 @@ from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
+from notifications.services import mentioned_user_ids
 from social.realtime import protocol
 
 # The reads below run on every message and every frame a chat socket acts
@@ -26,8 +27,8 @@ _USER = get_user_model()._meta.db_table
 
 # The unread rule, the one place it is written: a message ``m`` is unread for
 # ``reader`` (membership ``mb``) when it is past their read marker, not their
-# own, and not from someone they have blocked.
-_UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s
+# own, not deleted, and not from someone they have blocked.
+_UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s AND NOT m.deleted
       AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"""
 # The reader's unread direct messages over all their DMs (the bell's inbox total).
 INBOX_UNREAD_SQL = f"""
@@ -138,7 +139,7 @@ def is_member(*, conversation_id: int, user_id: int) -> bool:
 
 
 def _messages(conversation_id: int, hidden_senders: frozenset[int]) -> QuerySet[Message]:
-    messages = Message.objects.filter(conversation_id=conversation_id).select_related("sender")
+    messages = Message.objects.filter(conversation_id=conversation_id).select_related("sender", "reply_to__sender")
     return messages.exclude(sender_id__in=hidden_senders) if hidden_senders else messages
 
 
@@ -159,6 +160,40 @@ def messages_after(
     """The newest ``limit`` messages with id > ``after_id``, oldest first, and whether older ones were cut."""
     page = list(_messages(conversation_id, hidden_senders).filter(id__gt=after_id).order_by("-id")[: limit + 1])
     return page[:limit][::-1], len(page) > limit
+
+
+def messages_since(
+    *, conversation_id: int, since_version: int, limit: int, hidden_senders: frozenset[int] = frozenset()
+) -> tuple[list[Message], bool]:
+    """Every message whose version is greater than ``since_version``, in its current state, in
+    version order: the newest ``limit`` of them, and whether older ones were cut."""
+    page = list(
+        _messages(conversation_id, hidden_senders).filter(version__gt=since_version).order_by("-version")[: limit + 1]
+    )
+    return page[:limit][::-1], len(page) > limit
+
+
+def message_in_conversation(*, conversation_id: int, message_id: int) -> Message | None:
+    """The message with this id when it belongs to the conversation (None otherwise)."""
+    return _messages(conversation_id, frozenset()).filter(pk=message_id).first()
+
+
+def mention_recipients(*, conversation_id: int, sender_id: int, text: str) -> list[int]:
+    """Ids of the members an ``@username`` in the sender's message names: not the sender, not
+    someone who blocked the sender."""
+    named = mentioned_user_ids(text) - {sender_id}
+    if not named:
+        return []
+    blockers = Block.objects.filter(blocked_id=sender_id).values("blocker_id")
+    members = Membership.objects.filter(conversation_id=conversation_id, user_id__in=named).exclude(
+        user_id__in=blockers
+    )
+    return sorted(members.values_list("user_id", flat=True))
+
+
+def newest_version(*, conversation_id: int) -> int:
+    """The highest message version in the conversation (0 when it has no messages)."""
+    return Message.objects.filter(conversation_id=conversation_id).aggregate(newest=Max("version"))["newest"] or 0
 
 
 def newest_message_id(*, conversation_id: int) -> int | None:
