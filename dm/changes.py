@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from dm import versions
 from dm.models import Conversation, Message, Reaction
-from dm.services import conversation_group, direct_peer_id, inbox_total_on_commit
+from dm.services import conversation_event, conversation_group, direct_peer_id, inbox_total_on_commit
 from social import bounds
 from social.realtime import protocol
 from social.realtime.publish import send_many_on_commit
@@ -149,7 +149,8 @@ def _publish_on_commit(conversation: Conversation, messages: list[Message]) -> N
     events = [
         (
             group,
-            protocol.relay_event(
+            conversation_event(
+                conversation,
                 protocol.message_update_frame(protocol.message_dict(message)),
                 sender=message.sender_id,
                 version=message.version,

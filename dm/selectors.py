@@ -133,6 +133,15 @@ def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -
     return PostingRights(active=bool(active), member=bool(member), blocked=bool(blocked))
 
 
+def room_ids(*, user_id: int) -> list[int]:
+    """Ids of the rooms the user is a member of."""
+    return list(
+        Membership.objects.filter(user_id=user_id, conversation__kind=Conversation.Kind.ROOM).values_list(
+            "conversation_id", flat=True
+        )
+    )
+
+
 def is_member(*, conversation_id: int, user_id: int) -> bool:
     """True when the user belongs to the conversation."""
     return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id).exists()

@@ -71,6 +71,18 @@ def conversation_group(conversation: Conversation) -> str:
     return room_group(conversation.pk)
 
 
+def conversation_event(conversation: Conversation, frame: Any, *, bell: bool = False, **fields: Any) -> Any:
+    """The relay event of a frame for the conversation's group.
+
+    A room's events say which room they are from, because its members' bell
+    sockets listen on the room's group too: they take only the events marked
+    ``bell`` (new messages) and drop the rest (typing, reads, presence, changes).
+    """
+    if conversation.kind == Conversation.Kind.ROOM:
+        fields.update(room=conversation.pk, bell=bell)
+    return protocol.relay_event(frame, **fields)
+
+
 def _access_check_on_commit(*user_ids: int) -> None:
     # Sockets cache who may talk where; make every socket of these users re-check
     # once the change is visible to them, so removed or blocked users are cut off at once.
@@ -418,8 +430,10 @@ def message_events(
     events = [
         (
             conversation_group(conversation),
-            protocol.relay_event(
+            conversation_event(
+                conversation,
                 protocol.message_frame(payload),
+                bell=True,
                 sender=message.sender_id,
                 seq=message.pk,
                 exclude_channel=exclude_channel,
@@ -640,10 +654,11 @@ def read_mark(*, user: Any, conversation: Conversation, message_id: int) -> int 
         return None
     send_on_commit(
         conversation_group(conversation),
-        protocol.relay_event(protocol.read_frame(protocol.user_dict(user), target), sender=user.pk),
+        conversation_event(conversation, protocol.read_frame(protocol.user_dict(user), target), sender=user.pk),
     )
-    if conversation.kind == Conversation.Kind.DIRECT:
-        inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
+    # The reader's bells (every tab) refresh their conversation list: the DM
+    # total, or a room's unread mark.
+    inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
     return target
 
 
@@ -654,15 +669,20 @@ def room_create(*, creator: Any, name: str, slug: str, private: bool) -> Convers
         kind=Conversation.Kind.ROOM, name=name, slug=slug, private=private, created_by=creator
     )
     Membership.objects.create(conversation=room, user=creator)
+    # The creator's bells start following the room.
+    _access_check_on_commit(creator.pk)
     return room
 
 
 def _add_member(conversation: Conversation, user: Any) -> Membership:
     # A new member starts with everything already said marked read.
     newest = selectors.newest_message_id(conversation_id=conversation.pk) or 0
-    membership, _ = Membership.objects.get_or_create(
+    membership, created = Membership.objects.get_or_create(
         conversation=conversation, user=user, defaults={"last_read_id": newest}
     )
+    if created:
+        # The new member's bells start following the room.
+        _access_check_on_commit(user.pk)
     return membership
 
 
@@ -901,7 +921,9 @@ async def typing_due(*, user: Any, conversation: Conversation) -> bool:
 
 async def typing_publish(*, user: Any, conversation: Conversation) -> None:
     """Tell the conversation's other sockets that ``user`` is typing."""
-    event = protocol.relay_event(protocol.typing_frame(protocol.user_dict(user)), exclude_user=user.pk, sender=user.pk)
+    event = conversation_event(
+        conversation, protocol.typing_frame(protocol.user_dict(user)), exclude_user=user.pk, sender=user.pk
+    )
     await group_send(conversation_group(conversation), event)
 
 
@@ -912,7 +934,8 @@ _leaving: set[asyncio.Task[None]] = set()
 async def _announce(conversation: Conversation, frame: Any, version: int, *, to_self: bool = False) -> None:
     """Publish a user's join or leave to the room's sockets (``to_self``: the user's own too)."""
     user_id = frame["user"]["id"]
-    event = protocol.relay_event(
+    event = conversation_event(
+        conversation,
         frame,
         exclude_user=None if to_self else user_id,
         sender=user_id,

@@ -634,6 +634,8 @@ class RelayEvent(TypedDict):
     sender: NotRequired[int]
     seq: NotRequired[int]
     version: NotRequired[int]
+    room: NotRequired[int]
+    bell: NotRequired[bool]
     presence: NotRequired[str]
     presence_version: NotRequired[int]
 
@@ -692,6 +694,8 @@ def relay_event(
     sender: int | None = None,
     seq: int | None = None,
     version: int | None = None,
+    room: int | None = None,
+    bell: bool | None = None,
     presence: str | None = None,
     presence_version: int | None = None,
 ) -> RelayEvent:
@@ -703,7 +707,9 @@ def relay_event(
     the id of the stored row the frame announces, so a socket that has just
     replayed up to some id drops the live copy of a row it already sent;
     ``version`` is the message version a ``message_update`` carries, dropped
-    the same way by a socket that replayed by version;
+    the same way by a socket that replayed by version; ``room`` marks an
+    event of a room's group, where its members' bell sockets listen too and
+    take only those marked ``bell``;
     ``presence`` (``"join"`` or ``"leave"``, of ``sender``) lets a room socket
     drop an announcement its ``ready`` snapshot already reflects, and
     ``presence_version`` one that arrives after a newer one.
@@ -719,6 +725,10 @@ def relay_event(
         event["seq"] = seq
     if version is not None:
         event["version"] = version
+    if room is not None:
+        event["room"] = room
+    if bell is not None:
+        event["bell"] = bell
     if presence is not None:
         event["presence"] = presence
     if presence_version is not None:

@@ -19,7 +19,8 @@
  *
  *   #rooms-badge         (base.html) a dot while a room has unread messages
  *   #notification-page-list, #notifications-unread   the /notifications/ page, kept live
- *   #conversation-list   the /messages/ page, re-rendered from /api/conversations/ live
+ *   #conversation-list   the /messages/ page, re-rendered from /api/conversations/ live,
+ *                        and moved on by each room message the bell receives
  *
  * Keyboard: the button opens and closes the dropdown (Enter/Space); ArrowDown/ArrowUp
  * move through its links and buttons, Home/End jump to the first/last, Tab walks
@@ -129,7 +130,23 @@
     }, 150);
   }
 
+  /* A new message of one of the user's rooms (the bell follows them): its row moves to the top
+     with the message, and counts as unread unless it is the user's own or the user is reading
+     that room right now. The list is exact again at the next API refresh. */
+  function onRoomMessage(message) {
+    var entry = (conversations || []).filter(function (e) { return e.id === message.conversation; })[0];
+    if (!entry) { refreshConversations(); return; }
+    if (entry.last_message && entry.last_message.id >= message.id) { return; }
+    var own = String(message.sender && message.sender.id) === document.body.dataset.userId;
+    var reading = window.location.pathname === entry.url && document.visibilityState === "visible";
+    entry.last_message = message;
+    if (!own && !reading) { entry.unread += 1; }
+    renderConversations([entry].concat(conversations.filter(function (e) { return e !== entry; })));
+  }
+
+  var conversations = null;
   function renderConversations(results) {
+    conversations = results;
     if (roomsBadge) {
       roomsBadge.hidden = !results.some(function (entry) { return entry.kind === "room" && entry.unread > 0; });
     }
@@ -365,6 +382,8 @@
       setInbox(frame.inbox_unread);
     } else if (frame.type === "inbox") {
       setInbox(frame.unread);
+    } else if (frame.type === "message") {
+      onRoomMessage(frame.message);
     }
   }
 
