@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from dm import access, changes, selectors, services
+from dm.group_commit import GroupCommit
 from dm.models import Conversation
 from dm.presence import PresenceView
 from social.realtime import protocol
@@ -236,6 +237,13 @@ class RoomConsumer(ConversationConsumer):
         return protocol.room_ready_frame(
             conversation_id=room.pk, room=protocol.room_dict(room), online=online, truncated=truncated
         )
+
+    async def send_messages(self, batch: list[Item]) -> list[services.SendResult | Exception]:
+        """Store and publish a batch together with the other sockets of the room in this process."""
+        if not settings.REALTIME["GROUP_COMMIT"]:
+            return await super().send_messages(batch)
+        submission = services.Submission(sender=self.user, drafts=batch, exclude_channel=self.channel_name)
+        return await GroupCommit.for_room(self.conversation).send(submission)
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Also drop a join or leave that is no news to this socket's client."""

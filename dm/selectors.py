@@ -62,6 +62,12 @@ POSTING_ALLOWED_SQL = f"{_IS_ACTIVE_SQL} AND {_IS_MEMBER_SQL} AND NOT {_IS_BLOCK
 _POSTING_RIGHTS_SQL = f"SELECT {_IS_ACTIVE_SQL}, {_IS_MEMBER_SQL}, {_IS_BLOCKED_SQL}"
 
 
+def room_posting_allowed_sql(poster: str) -> str:
+    """The posting rule for a room (no peer, so no block applies) with ``poster`` an SQL
+    expression, for statements that store several senders' messages at once."""
+    return POSTING_ALLOWED_SQL.replace("%(poster)s", poster).replace("%(peer)s", "NULL")
+
+
 def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

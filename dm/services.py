@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -393,7 +394,15 @@ def message_store_many(
         # The statement's snapshot counted none of the batch's rows.
         inbox_unread = None if unread_before is None else unread_before + created
         results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
-    resent = [client_id for (_, client_id), result in zip(items, results, strict=True) if result is None]
+    return _resent_from_store(conversation, sender, [client_id for _, client_id in items], results)
+
+
+def _resent_from_store(
+    conversation: Conversation, sender: Any, client_ids: list[str | None], results: list[Any]
+) -> list[SendResult | Exception]:
+    """Answer the items a batch statement skipped as already stored (None in ``results``)
+    with the stored message."""
+    resent = [client_id for client_id, result in zip(client_ids, results, strict=True) if result is None]
     if not resent:
         return results
     # The batch is committed: a failure to read the resent ones back is
@@ -402,15 +411,17 @@ def message_store_many(
         existing, lookup_error = _stored(conversation, sender, resent), None
     except Exception as error:
         existing, lookup_error = {}, error
-    for index, ((_, client_id), result) in enumerate(zip(items, results, strict=True)):
+    answered: list[SendResult | Exception] = []
+    for client_id, result in zip(client_ids, results, strict=True):
         if result is None:
             message = existing.get(client_id)
-            results[index] = (
+            result = (
                 SendResult(message=message, created=False)
                 if message is not None
                 else lookup_error or IntegrityError(f"message {client_id!r} was neither stored nor found")
             )
-    return results
+        answered.append(result)
+    return answered
 
 
 def message_events(
@@ -497,20 +508,7 @@ def _messages_store(
             outcomes.append(pending[1])
             pending = next(results, None)
         # A refusal ended the batch: the items after it are not answered.
-    for outcome in outcomes:
-        if isinstance(outcome, SendResult) and outcome.created:
-            try:
-                outcome.events = message_events(
-                    message=outcome.message,
-                    conversation=conversation,
-                    exclude_channel=exclude_channel,
-                    inbox_unread=outcome.inbox_unread,
-                )
-            except Exception:
-                # The row is committed: it stays a success, echoed from the store
-                # without a broadcast (the others get it on resume).
-                log.exception("announcing message %s failed", outcome.message.pk)
-            mentions_notify(message=outcome.message, conversation=conversation)
+    _announce_created(conversation, outcomes, exclude_channel)
     return outcomes
 
 
@@ -575,6 +573,182 @@ def mentions_notify(*, message: Message, conversation: Conversation) -> list[int
         return []
 
 
+# Several senders' batches in one room, in one statement: what
+# _STORE_MESSAGES_POSTGRES_SQL does for one sender, with the posting rule per
+# sender (a sender who may not post stores nothing; the others are unaffected).
+_STORE_ROOM_MESSAGES_POSTGRES_SQL = f"""
+    WITH items AS (
+        SELECT * FROM unnest(%(senders)s::bigint[], %(bodies)s::text[], %(client_ids)s::text[],
+                             %(created_ats)s::timestamptz[], %(reply_tos)s::bigint[])
+            WITH ORDINALITY AS item(sender, body, client_id, created_at, reply_to, position)
+    ), allowed AS (
+        SELECT DISTINCT sender FROM items WHERE {selectors.room_posting_allowed_sql("items.sender")}
+    ), locked AS (
+        {versions.lock_conversation_sql("EXISTS (SELECT 1 FROM allowed)")}
+    ), numbered AS (
+        SELECT {versions.NEXT_VERSION_POSTGRES_SQL} AS n, item.*
+        FROM (
+            SELECT * FROM items
+            WHERE sender IN (SELECT sender FROM allowed) AND EXISTS (SELECT 1 FROM locked)
+            ORDER BY position
+        ) item
+    ), stored AS (
+        INSERT INTO {_MESSAGE} ({_NEW_MESSAGE_COLUMNS})
+        SELECT n, n, %(conversation)s, sender, body, created_at, client_id, reply_to, NULL, FALSE, '[]'
+        FROM numbered
+        ORDER BY n
+        ON CONFLICT (conversation_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
+        RETURNING id, sender_id, client_id
+    ), touched AS (
+        UPDATE {Conversation._meta.db_table} SET last_message_at = %(last_created_at)s
+        WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM stored)
+    )
+    SELECT sender, NULL, NULL FROM allowed
+    UNION ALL
+    SELECT sender_id, id, client_id FROM stored
+    ORDER BY 2 NULLS FIRST
+"""
+
+
+@dataclass
+class Submission:
+    """One socket's batch for a room's group commit: its sender, drafts and socket."""
+
+    sender: Any
+    drafts: list[protocol.Draft]
+    exclude_channel: str | None
+
+
+def room_messages_store(
+    conversation: Conversation, submissions: list[Submission]
+) -> list[list[SendResult | Exception]]:
+    """Store several sockets' batches in one room, per submission its outcomes as
+    ``_messages_store`` gives them (with the events that announce each new message).
+
+    On PostgreSQL outside a transaction it is one statement for all of them, so a
+    busy room costs one insert (and, through ``messages_send_many``, one publish) per
+    tick instead of one per message; elsewhere each submission is stored on its own.
+    """
+    if len(submissions) == 1 or not stores_batches_in_one_statement():
+        return [_messages_store(s.sender, conversation, s.drafts, s.exclude_channel) for s in submissions]
+    all_drafts = [draft for submission in submissions for draft in submission.drafts]
+    targets = reply_targets(conversation, all_drafts)
+    # A reply to a message it may not answer is invalid in its place; the rest is stored.
+    storable: list[list[tuple[protocol.Draft, SendResult | Exception | None]]] = [
+        [
+            (draft, None)
+            if draft.reply_to is None or draft.reply_to in targets
+            else (draft, protocol.ProtocolError(protocol.INVALID, _NOT_A_REPLY_TARGET, draft.client_id))
+            for draft in submission.drafts
+        ]
+        for submission in submissions
+    ]
+    rows = [
+        (submission.sender, draft, timezone.now())
+        for submission, items in zip(submissions, storable, strict=True)
+        for draft, refused in items
+        if refused is None
+    ]
+    params = {
+        "conversation": conversation.pk,
+        "senders": [sender.pk for sender, _, _ in rows],
+        "bodies": [draft.body for _, draft, _ in rows],
+        "client_ids": [draft.client_id for _, draft, _ in rows],
+        "created_ats": [created_at for _, _, created_at in rows],
+        "reply_tos": [draft.reply_to for _, draft, _ in rows],
+        "last_created_at": rows[-1][2] if rows else timezone.now(),
+    }
+    connection = connections[Message.objects.db]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_STORE_ROOM_MESSAGES_POSTGRES_SQL, params)
+            result_rows = cursor.fetchall()
+    except Exception as error:
+        # All or nothing: each item is answered with the error (a resend is answered from the store).
+        return [[error] * len(submission.drafts) for submission in submissions]
+    allowed = {sender for sender, pk, _ in result_rows if pk is None}
+    stored: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
+    for sender, pk, client_id in result_rows:
+        if pk is not None:
+            stored[sender].append((pk, client_id))
+    created_at_of = {id(draft): created_at for _, draft, created_at in rows}
+    outcomes = []
+    for submission, items in zip(submissions, storable, strict=True):
+        sender = submission.sender
+        if sender.pk not in allowed:
+            outcomes.append([_posting_refused(sender, conversation)])
+            continue
+        mine = stored[sender.pk]
+        results: list[SendResult | Exception | None] = []
+        for draft, refused in items:
+            if refused is not None:
+                results.append(refused)
+            elif mine and mine[0][1] == draft.client_id:
+                pk, _ = mine.pop(0)
+                reply = targets.get(draft.reply_to) if draft.reply_to is not None else None
+                message = _built_message(
+                    connection, conversation, sender, pk, draft.body, created_at_of[id(draft)], draft.client_id, reply
+                )
+                results.append(SendResult(message=message, created=True))
+            else:
+                results.append(None)
+        answered = _resent_from_store(conversation, sender, [draft.client_id for draft, _ in items], results)
+        _announce_created(conversation, answered, submission.exclude_channel)
+        outcomes.append(answered)
+    return outcomes
+
+
+def _announce_created(
+    conversation: Conversation, outcomes: list[SendResult | Exception], exclude_channel: str | None
+) -> None:
+    """Attach the events that announce each newly stored message, and tell the members it mentions."""
+    for outcome in outcomes:
+        if isinstance(outcome, SendResult) and outcome.created:
+            try:
+                outcome.events = message_events(
+                    message=outcome.message,
+                    conversation=conversation,
+                    exclude_channel=exclude_channel,
+                    inbox_unread=outcome.inbox_unread,
+                )
+            except Exception:
+                # The row is committed: it stays a success, echoed from the store
+                # without a broadcast (the others get it on resume).
+                log.exception("announcing message %s failed", outcome.message.pk)
+            mentions_notify(message=outcome.message, conversation=conversation)
+
+
+async def _publish(outcomes: list[SendResult | Exception]) -> None:
+    """Publish the new messages' events in one ``group_send_many`` and note which went out."""
+    events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
+    try:
+        delivered = iter(await group_send_many(events) if events else [])
+    except Exception:
+        # Stored all the same: each is echoed from the store with broadcast false.
+        log.exception("publishing %d events failed", len(events))
+        delivered = iter([False] * len(events))
+    for outcome in outcomes:
+        if isinstance(outcome, SendResult) and outcome.events:
+            # Whether the conversation's frame (the first) went out.
+            outcome.broadcast = [next(delivered) for _ in outcome.events][0]
+
+
+async def room_messages_send(
+    conversation: Conversation, submissions: list[Submission]
+) -> list[list[SendResult | Exception]]:
+    """Store several sockets' batches in one room (``room_messages_store``) and publish all of
+    them with one ``group_send_many``: the room's sockets get the tick's messages in one write."""
+    try:
+        outcomes = await database_sync_to_async(room_messages_store, thread_sensitive=False)(
+            conversation, submissions
+        )
+    except Exception as error:
+        log.exception("storing a group commit of %d batches failed", len(submissions))
+        return [[error] * len(submission.drafts) for submission in submissions]
+    await _publish([outcome for batch in outcomes for outcome in batch])
+    return outcomes
+
+
 async def messages_send(
     *, sender: Any, conversation: Conversation, items: list[protocol.Draft], exclude_channel: str | None
 ) -> list[SendResult | Exception]:
@@ -597,17 +771,7 @@ async def messages_send(
     except Exception as error:
         log.exception("storing %d messages of user %s failed", len(items), sender.pk)
         return [error] * len(items)
-    events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
-    try:
-        delivered = iter(await group_send_many(events) if events else [])
-    except Exception:
-        # Stored all the same: each is echoed from the store with broadcast false.
-        log.exception("publishing %d events failed", len(events))
-        delivered = iter([False] * len(events))
-    for outcome in outcomes:
-        if isinstance(outcome, SendResult) and outcome.events:
-            # Whether the conversation's frame (the first) went out.
-            outcome.broadcast = [next(delivered) for _ in outcome.events][0]
+    await _publish(outcomes)
     return outcomes
 
 

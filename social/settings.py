@@ -178,6 +178,9 @@ REALTIME = {
     # Chat messages a socket has read but not yet stored; at this many it stops
     # reading until they are (they are stored in batches meanwhile).
     "PENDING_MESSAGES_PER_SOCKET": env_int(ENV, "WS_PENDING_MESSAGES", 32),
+    # A room's sockets in one process store and publish their messages
+    # together, one statement and one publish per tick (dm/group_commit.py).
+    "GROUP_COMMIT": env_bool(ENV, "WS_GROUP_COMMIT", True),
     "TYPING_INTERVAL_SECONDS": 2.0,
     "RESUME_LIMIT": 500,
     # How often a room socket refreshes its presence row (< PRESENCE_STALE_SECONDS).

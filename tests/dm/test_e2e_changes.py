@@ -48,8 +48,11 @@ async def final_states(clients: list[WsClient], message_id: int) -> list[dict[st
                 frame = await client.recv(0.6)
             except TimeoutError:
                 break
-            message = frame.get("message")
-            if message and message["id"] == message_id and (best is None or message["version"] > best["version"]):
+            if frame["type"] not in ("message", "message_update"):
+                # A change refused because another won the race (an edit of a deleted message).
+                continue
+            message = frame["message"]
+            if message["id"] == message_id and (best is None or message["version"] > best["version"]):
                 best = message
         states.append(best)
     return states
