@@ -715,22 +715,16 @@ def relay_event(
     ``presence_version`` one that arrives after a newer one.
     """
     event: RelayEvent = {"type": "frame.relay", "text": encode(frame)}
-    if exclude_user is not None:
-        event["exclude_user"] = exclude_user
-    if exclude_channel is not None:
-        event["exclude_channel"] = exclude_channel
-    if sender is not None:
-        event["sender"] = sender
-    if seq is not None:
-        event["seq"] = seq
-    if version is not None:
-        event["version"] = version
-    if room is not None:
-        event["room"] = room
-    if bell is not None:
-        event["bell"] = bell
-    if presence is not None:
-        event["presence"] = presence
-    if presence_version is not None:
-        event["presence_version"] = presence_version
+    routing = {
+        "exclude_user": exclude_user,
+        "exclude_channel": exclude_channel,
+        "sender": sender,
+        "seq": seq,
+        "version": version,
+        "room": room,
+        "bell": bell,
+        "presence": presence,
+        "presence_version": presence_version,
+    }
+    event.update({key: value for key, value in routing.items() if value is not None})  # type: ignore[typeddict-item]
     return event
