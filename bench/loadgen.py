@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -229,21 +230,29 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
     )
     log(f"fanout: {conn_stats['ok']}/{members} connected in {conn_stats['seconds']} s {conn_stats['errors'] or ''}")
     steps: list[Json] = []
-    sending = conns[:senders]
+    # Who may send in some step (with ``sender_rate``, as many as the top step needs).
+    sending = conns if p.get("sender_rate") else conns[:senders]
     if any(conn is None for conn in sending) or conn_stats["ok"] < members:
         await close_all(conns)
         return {"connect": conn_stats, "steps": steps, "error": "not all members connected"}
     conn_stats["settle_s"] = await settle(cfg["pids"].get("server"), float(p.get("settle_max_s", 20.0)))
 
     async def run_step(offered: int, step_no: int) -> Json:
-        """One step; ``step_no`` is unique per attempt so late frames of a retried step are ignored."""
+        """One step; ``step_no`` is unique per attempt so late frames of a retried step are ignored.
+
+        With ``sender_rate``, as many members send as keep each at or under that many messages a
+        second (a busy room: many people talking, each within the flood limits)."""
         rate = offered / members
         n = max(1, round(rate * float(p["step_s"])))
+        count = senders
+        if p.get("sender_rate"):
+            count = min(members, max(senders, math.ceil(rate / float(p["sender_rate"]))))
+        sending = conns[:count]
         state.update(step=step_no, count=0, lat=[], last=0, per_conn=[0] * members)
         closed_before = closed_stats(conns)["sockets_closed"]
 
         def send(i: int, intended: int, step_no: int = step_no) -> None:
-            sending[i % senders].send_text(
+            sending[i % count].send_text(
                 json.dumps(
                     {
                         "type": "message",
@@ -287,6 +296,7 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
         )
         row = {
             "offered_deliveries_per_s": offered,
+            "senders": count,
             "messages_per_s": round(rate, 2),
             "messages": n,
             "expected": expected,

@@ -17,6 +17,8 @@ TARGETS = {
     "fanout_vs_p1": 3.0,
     "fanout_vs_p0": 0.5,
     "fanout_p99_ms": 100.0,
+    "busy_room_vs_p0": 0.8,
+    "busy_room_p99_ms": 100.0,
     "notify_last_ms": 250.0,
     "dm_rate": 200,
     "dm_p99_ms": 25.0,
@@ -107,6 +109,19 @@ def targets(ctx: Context) -> list[Json]:
                 f"P0 within the limit: {shown(*sustained(sc['1']['servers'].get('p0', {}), 'ok'))}; "
                 f"ratios {s1['vs_p1']}x P1, {s1['vs_p0']}x P0",
                 "met": ok,
+            }
+        )
+    s6 = sc.get("6", {}).get("summary", {}).get("app")
+    if s6 and "skipped" not in sc["6"]["servers"].get("app", {}):
+        out.append(
+            {
+                "target": "busy room (a sender per 10 msg/s): deliveries/s at p99 <= 100 ms, all delivered,"
+                " >= 0.8x P0's",
+                "measured": f"app {shown(s6['slo_deliveries_per_s'], s6['slo_lower_bound'])} within the limit "
+                f"(keeps up: {shown(s6['keepup_deliveries_per_s'], s6['keepup_lower_bound'])}); "
+                f"P0 within the limit: {shown(*sustained(sc['6']['servers'].get('p0', {}), 'ok'))}; "
+                f"ratio {s6['vs_p0']}x P0",
+                "met": (s6["vs_p0"] or 0) >= TARGETS["busy_room_vs_p0"],
             }
         )
     for kind, call in (("app", "notify() per user"), ("app_many", "notify_many() once")):

@@ -50,6 +50,7 @@ PARAMS: dict[str, Json] = {
             *(112000, 160000, 224000),
         ],
         "fanout_step_s": 3.0,
+        "busy_room_steps": [16000, 28000, 40000, 56000, 80000, 100000, 140000, 200000],
         "notify_reps": 3,
         "dm_steps": [50, 100, 200, 400, 800],
         "dm_step_s": 4.0,
@@ -61,6 +62,7 @@ PARAMS: dict[str, Json] = {
     "quick": {
         "fanout_steps": [500, 2000, 5000, 10000, 20000, 40000],
         "fanout_step_s": 2.0,
+        "busy_room_steps": [16000, 40000, 100000],
         "notify_reps": 1,
         "dm_steps": [100, 200],
         "dm_step_s": 3.0,
