@@ -21,7 +21,13 @@ from django.utils import timezone
 
 from dm import versions
 from dm.models import Conversation, Message, Reaction
-from dm.services import conversation_event, conversation_group, direct_peer_id, inbox_total_on_commit
+from dm.services import (
+    conversation_event,
+    conversation_group,
+    direct_peer_id,
+    inbox_total_on_commit,
+    posting_refusal,
+)
 from social import bounds
 from social.realtime import protocol
 from social.realtime.publish import send_many_on_commit
@@ -51,12 +57,17 @@ def message_change(*, user: Any, conversation: Conversation, change: protocol.Ch
     """Apply an edit, delete or react of ``user`` in ``conversation``: the messages whose state
     changed (published on commit), empty when nothing changed.
 
-    Raises ``protocol.ProtocolError`` (nothing changed) for a message not in
-    the conversation, someone else's (``forbidden``; a room's owner may
-    delete), a deleted one, or a 21st distinct emoji.
+    Raises ``PostingRefused`` when the user may no longer write to the
+    conversation (checked under its lock), and ``protocol.ProtocolError``
+    (nothing changed) for a message not in the conversation, someone else's
+    (``forbidden``; a room's owner may delete), a deleted one, or a 21st
+    distinct emoji.
     """
     connection = connections[Message.objects.db]
-    versions.lock_conversation(connection, conversation.pk)
+    direct = conversation.kind == Conversation.Kind.DIRECT
+    peer = direct_peer_id(conversation=conversation, user_id=user.pk) if direct else None
+    if not versions.lock_conversation(connection, conversation.pk, poster=user.pk, peer=peer):
+        raise posting_refusal(user, conversation)
     message = (
         Message.objects.select_related("sender", "reply_to__sender")
         .filter(pk=change.message_id, conversation=conversation)

@@ -173,9 +173,11 @@ class ConversationConsumer(RealtimeConsumer):
     # Sync work, run in the database thread.
 
     def change_message(self, change: protocol.Change) -> None:
-        """Re-check access to the conversation, then apply the change (the service checks the message)."""
-        access.access_post(self.user, self.conversation)
-        changes.message_change(user=self.user, conversation=self.conversation, change=change)
+        """Apply the change; the service checks access to the conversation (under its lock) and the message."""
+        try:
+            changes.message_change(user=self.user, conversation=self.conversation, change=change)
+        except services.PostingRefused as refused:
+            raise Denied(refused.close_code, str(refused)) from None
 
     def mark_read(self, message_id: int) -> None:
         """Re-check access, then move the read marker."""

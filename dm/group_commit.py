@@ -65,6 +65,7 @@ class GroupCommit:
 
     async def run(self) -> None:
         """Store ticks until nothing waits, then leave the registry."""
+        tick: list[tuple[services.Submission, asyncio.Future[_Outcomes]]] = []
         try:
             while self.pending:
                 tick = self._next_tick()
@@ -78,8 +79,14 @@ class GroupCommit:
                     if not future.done():
                         future.set_result(outcome)
         finally:
+            # Cancelled (the process is shutting down): no socket may wait forever
+            # for an answer, and what was stored is on record for resumes.
+            for _, future in [*tick, *self.pending]:
+                if not future.done():
+                    future.set_exception(RuntimeError("the group commit stopped"))
+            self.pending = []
             rooms = self._active.get(asyncio.get_running_loop(), {})
-            if not self.pending and rooms.get(self.conversation.pk) is self:
+            if rooms.get(self.conversation.pk) is self:
                 del rooms[self.conversation.pk]
 
     def _next_tick(self) -> list[tuple[services.Submission, asyncio.Future[_Outcomes]]]:

@@ -92,7 +92,8 @@ class Message(models.Model):
     body = models.TextField(max_length=bounds.MESSAGE_BODY_CHARS)
     created_at = models.DateTimeField(auto_now_add=True)
     client_id = models.CharField(max_length=bounds.CLIENT_ID_CHARS, null=True, blank=True)
-    version = models.BigIntegerField(default=0)
+    # No default: only the message services number a message (dm.versions).
+    version = models.BigIntegerField()
     edited_at = models.DateTimeField(null=True, blank=True)
     # A tombstone: the body and reactions are gone, the row keeps its place.
     deleted = models.BooleanField(default=False)

@@ -188,11 +188,6 @@ def messages_since(
     return page[:limit][::-1], len(page) > limit
 
 
-def message_in_conversation(*, conversation_id: int, message_id: int) -> Message | None:
-    """The message with this id when it belongs to the conversation (None otherwise)."""
-    return _messages(conversation_id, frozenset()).filter(pk=message_id).first()
-
-
 def mention_recipients(*, conversation_id: int, sender_id: int, text: str) -> list[int]:
     """Ids of the members an ``@username`` in the sender's message names: not the sender, not
     someone who blocked the sender."""
@@ -306,7 +301,8 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
         .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
     )
     unread = unread_by_conversation(user_id=user_id)
-    last = Message.objects.select_related("sender").in_bulk([m.last_id for m in memberships if m.last_id])
+    last_ids = [m.last_id for m in memberships if m.last_id]
+    last = Message.objects.select_related("sender", "reply_to__sender").in_bulk(last_ids)
     direct_ids = [m.conversation_id for m in memberships if m.conversation.kind == Conversation.Kind.DIRECT]
     peers = {
         membership.conversation_id: membership.user.username

@@ -113,7 +113,7 @@ def direct_conversation_get_or_create(*, user_a: Any, user_b: Any) -> Conversati
 
 def _stored(conversation: Conversation, sender: Any, client_ids: list[str]) -> dict[str, Message]:
     """The sender's stored messages in the conversation with these client_ids, by client_id."""
-    found = Message.objects.select_related("sender").filter(
+    found = Message.objects.select_related("sender", "reply_to__sender").filter(
         conversation=conversation, sender=sender, client_id__in=client_ids
     )
     return {message.client_id: message for message in found}
@@ -460,8 +460,8 @@ def message_events(
     return events
 
 
-def _posting_refused(sender: Any, conversation: Conversation) -> PostingRefused:
-    """Why the store refused the sender (read after the refusal, so it says the current reason)."""
+def posting_refusal(sender: Any, conversation: Conversation) -> PostingRefused:
+    """Why a write of the sender was refused (read after the refusal, so it says the current reason)."""
     rights = selectors.posting_rights(
         conversation_id=conversation.pk, user_id=sender.pk, peer_id=_poster_params(conversation, sender)["peer"]
     )
@@ -526,7 +526,7 @@ def _store_drafts(
                 replies=replies,
             )
         except PostingRefused:
-            return [_posting_refused(sender, conversation)]
+            return [posting_refusal(sender, conversation)]
         except Exception as error:
             # The statement stored all of the batch or none of it: each item is
             # answered with the error, and a resend with its client_id is
@@ -541,7 +541,7 @@ def _store_drafts(
                 )
             )
         except PostingRefused:
-            outcomes.append(_posting_refused(sender, conversation))
+            outcomes.append(posting_refusal(sender, conversation))
             break
         except Exception as error:
             outcomes.append(error)
@@ -582,7 +582,8 @@ _STORE_ROOM_MESSAGES_POSTGRES_SQL = f"""
                              %(created_ats)s::timestamptz[], %(reply_tos)s::bigint[])
             WITH ORDINALITY AS item(sender, body, client_id, created_at, reply_to, position)
     ), allowed AS (
-        SELECT DISTINCT sender FROM items WHERE {selectors.room_posting_allowed_sql("items.sender")}
+        SELECT DISTINCT poster.sender FROM unnest(%(posters)s::bigint[]) AS poster(sender)
+        WHERE {selectors.room_posting_allowed_sql("poster.sender")}
     ), locked AS (
         {versions.lock_conversation_sql("EXISTS (SELECT 1 FROM allowed)")}
     ), numbered AS (
@@ -651,6 +652,8 @@ def room_messages_store(
     ]
     params = {
         "conversation": conversation.pk,
+        # Every sender of the tick, also one whose drafts were all refused above (not a refusal to post).
+        "posters": [submission.sender.pk for submission in submissions],
         "senders": [sender.pk for sender, _, _ in rows],
         "bodies": [draft.body for _, draft, _ in rows],
         "client_ids": [draft.client_id for _, draft, _ in rows],
@@ -676,7 +679,7 @@ def room_messages_store(
     for submission, items in zip(submissions, storable, strict=True):
         sender = submission.sender
         if sender.pk not in allowed:
-            outcomes.append([_posting_refused(sender, conversation)])
+            outcomes.append([posting_refusal(sender, conversation)])
             continue
         mine = stored[sender.pk]
         results: list[SendResult | Exception | None] = []
@@ -702,6 +705,7 @@ def _announce_created(
     conversation: Conversation, outcomes: list[SendResult | Exception], exclude_channel: str | None
 ) -> None:
     """Attach the events that announce each newly stored message, and tell the members it mentions."""
+    _requote(outcomes)
     for outcome in outcomes:
         if isinstance(outcome, SendResult) and outcome.created:
             try:
@@ -716,6 +720,27 @@ def _announce_created(
                 # without a broadcast (the others get it on resume).
                 log.exception("announcing message %s failed", outcome.message.pk)
             mentions_notify(message=outcome.message, conversation=conversation)
+
+
+def _requote(outcomes: list[SendResult | Exception]) -> None:
+    """Quote each new reply's original as it is now that the reply is committed.
+
+    The originals were read before the insert waited for the conversation's
+    lock: an edit or delete that committed meanwhile restamped the replies it
+    could see, not this one, so its quote is read again here (one query).
+    """
+    replies = [
+        outcome.message
+        for outcome in outcomes
+        if isinstance(outcome, SendResult) and outcome.created and outcome.message.reply_to_id
+    ]
+    if not replies:
+        return
+    originals = Message.objects.select_related("sender").in_bulk([reply.reply_to_id for reply in replies])
+    for reply in replies:
+        reply.reply_to = originals.get(reply.reply_to_id)
+        if reply.reply_to is None:
+            reply.reply_to_id = None
 
 
 async def _publish(outcomes: list[SendResult | Exception]) -> None:

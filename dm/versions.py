@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dm import selectors
 from dm.models import Conversation, Message
 
 _MESSAGE = Message._meta.db_table
@@ -36,11 +37,19 @@ def lock_conversation_sql(condition: str = "TRUE") -> str:
 _NEXT_VERSION_SQLITE_SQL = f"UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = '{_MESSAGE}' RETURNING seq"
 
 
-def lock_conversation(connection: Any, conversation_id: int) -> None:
-    """Take the conversation's row lock for the rest of the transaction (see the module docstring)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(lock_conversation_sql(), {"conversation": conversation_id})
+def lock_conversation(connection: Any, conversation_id: int, *, poster: int, peer: int | None) -> bool:
+    """Take the conversation's row lock for the rest of the transaction (see the module docstring)
+    if ``poster`` may write to it (``peer``: the other user of a DM); False (no lock) if not.
+
+    The posting rule is checked under the lock, so a removal or block that
+    commits first is seen, and one that comes later waits for this change.
+    """
+    params = {"conversation": conversation_id, "poster": poster, "peer": peer}
+    if connection.vendor != "postgresql":
+        return selectors.posting_rights(conversation_id=conversation_id, user_id=poster, peer_id=peer).allowed
+    with connection.cursor() as cursor:
+        cursor.execute(lock_conversation_sql(selectors.POSTING_ALLOWED_SQL), params)
+        return cursor.fetchone() is not None
 
 
 def restamp(connection: Any, message_ids: list[int]) -> dict[int, int]:

@@ -47,9 +47,6 @@ class NotificationConsumer(RealtimeConsumer):
     rooms: frozenset[int] = frozenset()
     blocked: frozenset[int] = frozenset()
 
-    async def authorize(self) -> None:
-        await database_sync_to_async(self.load_rooms)()
-
     def load_rooms(self) -> None:
         """The rooms the user is a member of, and whom they blocked (their messages are not shown)."""
         self.rooms = frozenset(room_ids(user_id=self.user_id))
@@ -63,16 +60,23 @@ class NotificationConsumer(RealtimeConsumer):
             return super().wants(event)
         return bool(event.get("bell")) and event.get("sender") not in self.blocked
 
-    async def still_allowed(self) -> bool:
-        """Memberships or blocks changed: follow the rooms the user is in now."""
+    async def follow_rooms(self) -> None:
+        """Listen on the groups of the rooms the user is in now (and no longer on others)."""
         before = self.rooms
         await database_sync_to_async(self.load_rooms)()
         for room_id in before - self.rooms:
             await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
         await self.join_groups()
+
+    async def still_allowed(self) -> bool:
+        """Memberships or blocks changed: follow the rooms the user is in now."""
+        await self.follow_rooms()
         return True
 
     async def start(self) -> None:
+        # Read once the control group is joined, so a room joined from now on
+        # reaches this socket as an access.check event.
+        await self.follow_rooms()
         # The group was joined before this read, so nothing committed from now on
         # is missed; live copies of replayed rows are dropped (replayed_up_to).
         for frame in await database_sync_to_async(_resume_frames)(user_id=self.user_id, after=self.cursors["after"]):

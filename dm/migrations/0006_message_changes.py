@@ -51,6 +51,12 @@ class Migration(migrations.Migration):
             field=models.BigIntegerField(default=0),
         ),
         migrations.RunSQL("UPDATE dm_message SET version = id", migrations.RunSQL.noop, elidable=True),
+        # From here on only the message services number messages: no default.
+        migrations.AlterField(
+            model_name='message',
+            name='version',
+            field=models.BigIntegerField(),
+        ),
         migrations.AddIndex(
             model_name='message',
             index=models.Index(fields=['conversation', 'version'], name='message_conversation_version'),

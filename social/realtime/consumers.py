@@ -272,7 +272,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Rate-limit, parse and dispatch one client frame; every failure becomes an error frame."""
-        client_id = None
+        client_id = message_id = None
         if self.refused:
             # Frames the client sent before it read the close: nothing was opened for them.
             return
@@ -280,7 +280,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             if not await self.within_rate():
                 return
             frame = protocol.parse_frame(text_data, bytes_data)
-            client_id = protocol.echo_client_id(frame)
+            client_id, message_id = protocol.echo_client_id(frame), protocol.echo_message_id(frame)
             handler_name = self.frame_handlers.get(frame["type"])
             if handler_name is None:
                 raise protocol.ProtocolError(protocol.UNKNOWN_TYPE, f"unknown frame type {frame['type'][:40]!r}")
@@ -291,18 +291,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await handler(frame)
         except Exception as error:
             await self.settle()
-            await self.answer_failure(error, client_id)
+            await self.answer_failure(error, client_id, message_id)
 
-    async def answer_failure(self, error: Exception, client_id: str | None) -> None:
-        """Answer a frame that failed: an error frame, and for a refusal the close."""
+    async def answer_failure(self, error: Exception, client_id: str | None, message_id: int | None = None) -> None:
+        """Answer a frame that failed: an error frame (echoing its client_id or message_id), and
+        for a refusal the close."""
         if isinstance(error, protocol.ProtocolError):
             await self.send_error(error.code, error.message, error.client_id or client_id, error.message_id)
         elif isinstance(error, Denied):
-            await self.send_error(protocol.FORBIDDEN, error.message, client_id)
+            await self.send_error(protocol.FORBIDDEN, error.message, client_id, message_id)
             await self.close(error.close_code)
         else:
             log.error("frame handling failed on %s", self.channel_name, exc_info=error)
-            await self.send_error(protocol.SERVER_ERROR, "the server could not handle this frame; try again", client_id)
+            failed = "the server could not handle this frame; try again"
+            await self.send_error(protocol.SERVER_ERROR, failed, client_id, message_id)
 
     async def within_rate(self) -> bool:
         """Apply the per-connection and per-user flood limits to one incoming frame."""

@@ -97,15 +97,22 @@ class _FrameCounts:
         self.client = client
         # (user, window) -> the futures of its frames, in arrival order.
         self.waiting: dict[tuple[int, int], list[asyncio.Future[int | None]]] = {}
+        self.flushing: set[asyncio.Task[None]] = set()
 
     def add(self, user_id: int, window: int) -> asyncio.Future[int | None]:
         """The frame's place in the user's window over all processes (None: Redis failed, fail open)."""
         loop = asyncio.get_running_loop()
         if not self.waiting:
-            loop.call_soon(lambda: asyncio.ensure_future(self.flush()))
+            loop.call_soon(self._start_flush)
         future: asyncio.Future[int | None] = loop.create_future()
         self.waiting.setdefault((user_id, window), []).append(future)
         return future
+
+    def _start_flush(self) -> None:
+        # The loop keeps only weak references to tasks.
+        task = asyncio.ensure_future(self.flush())
+        self.flushing.add(task)
+        task.add_done_callback(self.flushing.discard)
 
     async def flush(self) -> None:
         waiting, self.waiting = self.waiting, {}

@@ -124,6 +124,17 @@ class Draft:
     reply_to: int | None = None
 
 
+def echo_message_id(frame: dict[str, Any]) -> int | None:
+    """The frame's message_id when it is one we may echo back (an edit, delete or react's)."""
+    message_id = frame.get("message_id")
+    if frame.get("type") in (CLIENT_EDIT, CLIENT_DELETE, CLIENT_REACT):
+        try:
+            return parse_id(message_id)
+        except ProtocolError:
+            return None
+    return None
+
+
 def parse_message(frame: dict[str, Any]) -> Draft:
     """Validate a ``message`` frame: its trimmed body, client_id and reply_to."""
     client_id = frame.get("client_id")

@@ -46,8 +46,11 @@ def test_a_tick_stores_every_senders_batch_in_order_and_refuses_only_the_one_who
             "bob-socket",
         ),
         services.Submission(members["carol"], [Draft("c1", None)], "carol-socket"),
+        # Only a bad reply: invalid in its place, not a refusal to post.
+        services.Submission(members["carol"], [Draft("c2", "c2", reply_to=10**9)], "carol-tab"),
     ]
-    alice, refused, bob, carol = services.room_messages_store(room, submissions)
+    alice, refused, bob, carol, carol_tab = services.room_messages_store(room, submissions)
+    assert [(error.code, error.client_id) for error in carol_tab] == [("invalid", "c2")]
 
     assert [result.message.body for result in alice] == ["a1", "a2"]
     assert isinstance(refused[0], services.PostingRefused) and len(refused) == 1

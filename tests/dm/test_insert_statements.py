@@ -64,7 +64,7 @@ def test_a_message_is_numbered_only_once_it_holds_the_conversation_lock(users, p
 
     def edit_holding_the_lock():
         with transaction.atomic():
-            versions.lock_conversation(connection, pair.pk)
+            assert versions.lock_conversation(connection, pair.pk, poster=users["alice"].pk, peer=users["bob"].pk)
             locked.set()
             with connection.cursor() as cursor:
                 for _ in range(500):
