@@ -1,0 +1,298 @@
+"""Messages that change (protocol 1.1) as people see them: edits, deletes, reactions and replies,
+live for everyone, after a reconnect, and mention links that go to the message."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from playwright.async_api import expect
+
+from dm import services
+from tests.browser.conftest import BROWSER_TESTS, DESKTOP, PHONE
+from tests.browser.helpers import assert_accessible, chat_open, no_horizontal_scroll, send_message
+
+pytestmark = BROWSER_TESTS
+SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
+# After a change has shown up, how long to wait for a (wrong) second copy.
+SETTLE_S = 0.5
+TARGETED = re.compile(r"\btargeted\b")
+
+
+@sync_to_async
+def room_with(owner, *members, slug="general"):
+    """A public room created by ``owner`` with ``members`` joined."""
+    room = services.room_create(creator=owner, name=slug.title(), slug=slug, private=False)
+    for member in members:
+        services.room_join(user=member, conversation=room)
+    return room
+
+
+@sync_to_async
+def say(sender, conversation, body, reply_to=None):
+    """A message stored (and published) as if sent from elsewhere; returns its id."""
+    return services.message_send(
+        sender=sender, conversation=conversation, body=body, client_id=None, reply_to=reply_to
+    ).message.pk
+
+
+def bubble(page, body):
+    """The stored message whose text starts with ``body``."""
+    return page.locator(".message[data-id]", has=page.locator(".body", has_text=body))
+
+
+async def toolbar(message):
+    """Hover the message so its actions show, and return its toolbar."""
+    await message.hover()
+    bar = message.locator(".message-actions")
+    await expect(bar).to_be_visible()
+    return bar
+
+
+async def test_edits_deletes_and_reactions_show_live_for_both_in_a_room(browsing, users):
+    await room_with(users["carol"], users["alice"], users["bob"])
+    alice = await browsing.open(users["alice"], "/rooms/general/", viewport=DESKTOP)
+    bob = await browsing.open(users["bob"], "/rooms/general/", viewport=DESKTOP)
+    await chat_open(alice)
+    await chat_open(bob)
+    await send_message(alice, "Helo everyone")
+    await expect(bubble(bob, "Helo everyone")).to_have_count(1)
+
+    # Edit with the button: Enter saves; both see the new text marked "(edited)" with its time.
+    mine = bubble(alice, "Helo everyone")
+    await (await toolbar(mine)).get_by_role("button", name="Edit").click()
+    editor = alice.get_by_role("textbox", name="Edit message")
+    await expect(editor).to_be_focused()
+    await expect(editor).to_have_value("Helo everyone")
+    await editor.fill("Hello everyone")
+    await editor.press("Enter")
+    for page in (alice, bob):
+        body = page.locator(".message[data-id] .body").first
+        await expect(body).to_have_text("Hello everyone (edited)")
+        assert (await body.locator(".edited").get_attribute("title")).startswith("Edited ")
+    await expect(alice.locator("#message-input")).to_be_focused()
+
+    # Up on the empty composer edits the last own message; Escape cancels, Enter saves.
+    await send_message(alice, "Second thougt")
+    await expect(bubble(bob, "Second thougt")).to_have_count(1)
+    box = alice.get_by_role("textbox", name="Message")
+    await box.press("ArrowUp")
+    await expect(editor).to_have_value("Second thougt")
+    await editor.fill("never mind")
+    await editor.press("Escape")
+    await expect(editor).to_have_count(0)
+    await expect(bubble(alice, "Second thougt").locator(".body")).to_have_text("Second thougt")
+    await expect(box).to_be_focused()
+    await box.press("ArrowUp")
+    await editor.fill("Second thought")
+    await editor.press("Enter")
+    await expect(bubble(bob, "Second thought").locator(".body")).to_have_text("Second thought (edited)")
+
+    # Reactions: bob by mouse from the toolbar, alice by keyboard on the count; own highlighted.
+    first_for_bob = bubble(bob, "Hello everyone")
+    await (await toolbar(first_for_bob)).get_by_role("button", name="React with 👍").click()
+    thumbs_alice = bubble(alice, "Hello everyone").locator('.reaction[data-emoji="👍"]')
+    await expect(thumbs_alice.locator(".count")).to_have_text("1")
+    await expect(thumbs_alice).to_have_attribute("aria-pressed", "false")
+    await thumbs_alice.focus()
+    await alice.keyboard.press("Space")
+    thumbs_bob = first_for_bob.locator('.reaction[data-emoji="👍"]')
+    for chip in (thumbs_alice, thumbs_bob):
+        await expect(chip.locator(".count")).to_have_text("2")
+        await expect(chip).to_have_attribute("aria-pressed", "true")
+        await expect(chip).to_have_class(re.compile(r"\bmine\b"))
+    await expect(thumbs_alice).to_be_focused()
+    # Bob takes his back with Enter on his own chip.
+    await thumbs_bob.focus()
+    await bob.keyboard.press("Enter")
+    await expect(thumbs_bob.locator(".count")).to_have_text("1")
+    await expect(thumbs_bob).to_have_attribute("aria-pressed", "false")
+    await expect(thumbs_alice).to_have_attribute("aria-pressed", "true")
+    # The toolbar is one tab stop: arrows move inside it (the fourth quick reaction is 🎉).
+    quick = bubble(alice, "Hello everyone").locator(".message-actions .react").first
+    await quick.focus()
+    for _ in range(3):
+        await alice.keyboard.press("ArrowRight")
+    await expect(alice.get_by_role("button", name="React with 🎉").first).to_be_focused()
+    await alice.keyboard.press("Enter")
+    await expect(first_for_bob.locator(".reaction .emoji")).to_have_text(["👍", "🎉"])
+    await expect(first_for_bob.locator(".reaction .count")).to_have_text(["1", "1"])
+
+    # Delete asks in an in-page dialog: focus goes into it; Escape keeps the message, focus comes back.
+    second = bubble(alice, "Second thought")
+    delete = (await toolbar(second)).get_by_role("button", name="Delete")
+    await delete.click()
+    dialog = alice.get_by_role("dialog", name="Delete this message?")
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_contain_text("Second thought")
+    await expect(alice.locator("#delete-cancel")).to_be_focused()
+    await assert_accessible(alice)
+    await alice.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    await expect(delete).to_be_focused()
+    await expect(bubble(bob, "Second thought")).to_have_count(1)
+    await delete.click()
+    await dialog.get_by_role("button", name="Delete").click()
+    await expect(dialog).to_be_hidden()
+    for page in (alice, bob):
+        tombstone = page.locator(".message.deleted")
+        await expect(tombstone.locator(".tombstone")).to_have_text("message deleted")
+        await expect(tombstone.locator(".message-actions, .reactions")).to_have_count(0)
+        # It keeps its place: second of the two.
+        await expect(page.locator(".message[data-id]").nth(1)).to_have_class(re.compile(r"\bdeleted\b"))
+    await expect(alice.locator(".message.deleted")).to_be_focused()
+    await asyncio.sleep(SETTLE_S)
+    for page in (alice, bob):
+        await expect(page.locator(".message[data-id]")).to_have_count(2)
+    await assert_accessible(bob)
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+async def test_a_reply_quotes_the_original_and_links_to_it(browsing, users, viewport):
+    conversation = await sync_to_async(services.direct_conversation_get_or_create)(
+        user_a=users["alice"], user_b=users["bob"]
+    )
+    original = await say(users["bob"], conversation, "Lunch at noon on Friday?")
+    for n in range(1, 31):
+        await say(users["bob"], conversation, f"Filler message {n}")
+    alice = await browsing.open(users["alice"], "/messages/bob/", viewport=viewport)
+    bob = await browsing.open(users["bob"], "/messages/alice/", viewport=viewport)
+    await chat_open(alice)
+    await chat_open(bob)
+
+    # The composer says what it answers; Cancel (or Escape) drops it.
+    await (await toolbar(bubble(alice, "Filler message 30"))).get_by_role("button", name="Reply").click()
+    preview = alice.locator("#reply-preview")
+    await expect(preview).to_have_text("Replying to bob: Filler message 30Cancel")
+    await expect(alice.locator("#message-input")).to_be_focused()
+    await alice.get_by_role("button", name="Cancel reply").click()
+    await expect(preview).to_be_hidden()
+
+    target = bubble(alice, "Lunch at noon on Friday?")
+    await target.scroll_into_view_if_needed()
+    await (await toolbar(target)).get_by_role("button", name="Reply").click()
+    await expect(preview).to_contain_text("Replying to bob: Lunch at noon on Friday?")
+    await send_message(alice, "Yes, see you there")
+    await expect(preview).to_be_hidden()
+    for page in (alice, bob):
+        quote = bubble(page, "Yes, see you there").locator(".reply-quote")
+        await expect(quote).to_have_text("bobLunch at noon on Friday?")
+        await expect(quote).to_have_attribute("href", f"#message-{original}")
+    await no_horizontal_scroll(alice)
+    await assert_accessible(alice)
+
+    # The quote goes to the original, far up the list, and highlights it.
+    await bob.locator(".reply-quote").click()
+    highlighted = bob.locator(f"#message-{original}")
+    await expect(highlighted).to_have_class(TARGETED)
+    await expect(highlighted).to_be_in_viewport()
+    await expect(highlighted).to_be_focused()
+
+    # The original deleted: the quote says so, for both.
+    await bob.locator(f"#message-{original} .delete").click()
+    await bob.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    for page in (alice, bob):
+        quote = bubble(page, "Yes, see you there").locator(".reply-quote")
+        await expect(quote.locator(".reply-excerpt")).to_have_text("message deleted")
+        await expect(page.locator(f"#message-{original} .tombstone")).to_have_text("message deleted")
+
+
+@sync_to_async
+def mention_url(user):
+    from notifications.models import Notification
+
+    return Notification.objects.get(recipient=user, kind=Notification.Kind.MENTION).url
+
+
+async def test_a_mentions_url_pages_back_to_the_message_and_highlights_it(browsing, users):
+    room = await room_with(users["bob"], users["alice"])
+    early = await say(users["bob"], room, "Welcome!")
+    mention = await say(users["bob"], room, "@alice can you look at the schedule?")
+    for n in range(1, 121):
+        await say(users["bob"], room, f"Room chatter {n}")
+    url = await mention_url(users["alice"])
+    assert url == f"/rooms/general/#message-{mention}"
+
+    alice = await browsing.open(users["alice"], url, viewport=PHONE)
+    target = alice.locator(f"#message-{mention}")
+    # Not in the newest page of 50: older pages load until it is there.
+    await expect(target).to_have_class(TARGETED)
+    await expect(target).to_be_in_viewport()
+    await expect(target.locator(".mention-me")).to_have_text("@alice")
+    await chat_open(alice)
+    await expect(alice.locator(f"#message-{mention}")).to_have_count(1)
+    # Already on the page, another message link (a bell click) jumps without a reload.
+    await alice.evaluate(f"window.location.hash = '#message-{early}'")
+    await expect(alice.locator(f"#message-{early}")).to_have_class(TARGETED)
+    await expect(alice.locator(f"#message-{early}")).to_be_in_viewport()
+    await expect(alice.locator(".message.targeted")).to_have_count(1)
+    await expect(alice.locator("#chat-error")).to_be_hidden()
+    await assert_accessible(alice)
+
+
+async def test_a_tab_offline_catches_up_with_edits_deletes_and_reactions_on_reconnect(browsing, users):
+    room = await room_with(users["carol"], users["alice"], users["bob"])
+    kept = await say(users["alice"], room, "Meeting at 10")
+    dropped = await say(users["alice"], room, "Bring snacks")
+    liked = await say(users["alice"], room, "Slides are up")
+    alice = await browsing.open(users["alice"], "/rooms/general/", viewport=DESKTOP)
+    network = {"up": True}
+    open_routes = []
+    urls = []
+
+    async def route(socket):
+        if not network["up"]:
+            await socket.close(code=1006)
+            return
+        urls.append(socket.url)
+        open_routes.append(socket)
+        socket.connect_to_server()
+
+    bob = await browsing.open(users["bob"], "/rooms/general/", viewport=DESKTOP, route_sockets=route)
+    await chat_open(alice)
+    await chat_open(bob)
+    await expect(bob.locator(".message[data-id]")).to_have_count(3)
+
+    # Bob's tab loses its connection; he still replies (kept in his outbox, with what it answers).
+    network["up"] = False
+    for socket in open_routes:
+        await socket.close(code=1006)
+    await expect(bob.locator("#chat")).to_have_attribute("data-state", "reconnecting")
+    await (await toolbar(bob.locator(f"#message-{liked}"))).get_by_role("button", name="Reply").click()
+    await send_message(bob, "Great, thanks")
+    await expect(bob.locator(".message.pending .reply-quote")).to_have_text("aliceSlides are up")
+
+    # Meanwhile alice edits, deletes, reacts and writes.
+    await (await toolbar(alice.locator(f"#message-{kept}"))).get_by_role("button", name="Edit").click()
+    editor = alice.get_by_role("textbox", name="Edit message")
+    await editor.fill("Meeting at 11")
+    await editor.press("Enter")
+    await expect(alice.locator(f"#message-{kept} .body")).to_have_text("Meeting at 11 (edited)")
+    await (await toolbar(alice.locator(f"#message-{dropped}"))).get_by_role("button", name="Delete").click()
+    await alice.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    await expect(alice.locator(f"#message-{dropped} .tombstone")).to_be_visible()
+    await (await toolbar(alice.locator(f"#message-{liked}"))).get_by_role("button", name="React with ❤️").click()
+    await expect(alice.locator(f"#message-{liked} .reaction .count")).to_have_text("1")
+    await send_message(alice, "Room moved to B")
+    await expect(bubble(alice, "Room moved to B")).to_have_count(1)
+    # Nothing of it reached bob.
+    await expect(bob.locator(f"#message-{kept} .body")).to_have_text("Meeting at 10")
+
+    # Back online, without a reload: his socket resumes by version and he sees the final state, once.
+    network["up"] = True
+    await bob.get_by_role("button", name="Retry now").click()
+    await chat_open(bob)
+    assert "?since=" in urls[-1], urls[-1]
+    await expect(bob.locator(f"#message-{kept} .body")).to_have_text("Meeting at 11 (edited)")
+    await expect(bob.locator(f"#message-{dropped} .tombstone")).to_have_text("message deleted")
+    await expect(bob.locator(f"#message-{liked} .reaction .emoji")).to_have_text(["❤️"])
+    await expect(bob.locator(f"#message-{liked} .reaction")).to_have_attribute("aria-pressed", "false")
+    reply = bubble(alice, "Great, thanks")
+    await expect(reply.locator(".reply-quote")).to_have_attribute("href", f"#message-{liked}")
+    expected = ["Meeting at 11 (edited)", "message deleted", "Slides are up", "Room moved to B", "Great, thanks"]
+    await asyncio.sleep(SETTLE_S)
+    for page in (alice, bob):
+        await expect(page.locator(".message[data-id] .body")).to_have_text(expected)
+    await expect(bob.locator(".message.pending")).to_have_count(0)
