@@ -64,8 +64,7 @@
       excerpt.className = "reply-excerpt";
       excerpt.textContent = replyTo.deleted ? "message deleted" : replyTo.excerpt;
       quote.classList.toggle("reply-deleted", Boolean(replyTo.deleted));
-      quote.setAttribute("aria-label", "Reply to " + replyTo.sender.username + ": " +
-        (replyTo.deleted ? "message deleted" : replyTo.excerpt) + ". Show the original.");
+      quote.title = "Show the message this answers";
       quote.appendChild(who);
       quote.appendChild(excerpt);
     }

@@ -164,8 +164,8 @@ async def test_a_reply_quotes_the_original_and_links_to_it(browsing, users, view
 
     # The composer says what it answers; Cancel (or Escape) drops it.
     await (await toolbar(bubble(alice, "Filler message 30"))).get_by_role("button", name="Reply").click()
-    preview = alice.locator("#reply-preview")
-    await expect(preview).to_have_text("Replying to bob: Filler message 30Cancel")
+    preview = alice.locator("#reply-preview-text")
+    await expect(preview).to_have_text("Replying to bob: Filler message 30")
     await expect(alice.locator("#message-input")).to_be_focused()
     await alice.get_by_role("button", name="Cancel reply").click()
     await expect(preview).to_be_hidden()
@@ -296,3 +296,46 @@ async def test_a_tab_offline_catches_up_with_edits_deletes_and_reactions_on_reco
     for page in (alice, bob):
         await expect(page.locator(".message[data-id] .body")).to_have_text(expected)
     await expect(bob.locator(".message.pending")).to_have_count(0)
+
+
+@sync_to_async
+def change(user, room, message_id, kind, **fields):
+    """An edit, delete or react by ``user``, as the socket would apply it."""
+    from dm import changes
+    from social.realtime import protocol
+
+    changes.message_change(user=user, conversation=room, change=protocol.Change(kind=kind, message_id=message_id, **fields))
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+async def test_a_room_with_edited_deleted_reacted_and_reply_messages(browsing, users, screenshot, viewport):
+    alice, bob, carol = users["alice"], users["bob"], users["carol"]
+    room = await room_with(bob, alice, carol, slug="lunch")
+    question = await say(bob, room, "Who is up for lunch on Friday?")
+    await say(alice, room, "Count me in! The usual place?")
+    await change(alice, room, question, "react", emoji="👍")
+    await change(carol, room, question, "react", emoji="👍")
+    await change(carol, room, question, "react", emoji="🎉")
+    sorry = await say(carol, room, "I can't make it, sorry")
+    await change(carol, room, sorry, "delete")
+    place = await say(bob, room, "Usual place at 12:00")
+    await change(bob, room, place, "edit", body="Usual place at 12:30")
+    await change(alice, room, place, "react", emoji="❤️")
+    original = await sync_to_async(lambda: room.messages.get(pk=question))()
+    await say(carol, room, "Save me a seat next time, @alice", reply_to=original)
+
+    page = await browsing.open(alice, "/rooms/lunch/", viewport=viewport)
+    await chat_open(page)
+    await expect(page.locator(".message[data-id]")).to_have_count(5)
+    await expect(page.locator(f"#message-{sorry} .tombstone")).to_have_text("message deleted")
+    await expect(page.locator(f"#message-{place} .body")).to_have_text("Usual place at 12:30 (edited)")
+    thumbs = page.locator(f"#message-{question} .reaction").first
+    await expect(thumbs).to_have_attribute("aria-pressed", "true")
+    await expect(thumbs.locator(".count")).to_have_text("2")
+    # The composer answers bob's edited message; the pointer rests on carol's reply (its actions show).
+    await (await toolbar(page.locator(f"#message-{place}"))).get_by_role("button", name="Reply").click()
+    await page.get_by_role("textbox", name="Message").fill("Perfect, see you there")
+    await toolbar(page.locator(".message[data-id]").last)
+    await no_horizontal_scroll(page)
+    await assert_accessible(page)
+    await screenshot(page, f"changes-{'phone' if viewport is PHONE else 'desktop'}")
