@@ -59,7 +59,7 @@
   var NEAR_TOP_PX = 40;
   var PAGE = 50;
   var JUMP_PAGES = 20;    // how far back a #message-<id> link pages through history
-  var EXCERPT = 140;
+  var EXCERPT = 140;      // characters of a quoted message (bounds.REPLY_EXCERPT_CHARS)
 
   var root = document.getElementById("chat");
   if (!root || !window.RealtimeSocket || !window.MessageActions) { return; }
@@ -347,6 +347,7 @@
 
   /* A live message: follow it when at the bottom (or our own), else count it. */
   function addLive(message) {
+    seeVersion(message);
     var follow = nearBottom() || message.sender.id === me.id;
     if (!addMessage(message)) { return false; }
     decorate();

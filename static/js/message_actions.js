@@ -181,7 +181,7 @@
       bar.addEventListener("keydown", toolbarKeys);
       // No hover on a touch screen: a tap on the message shows its actions.
       li.addEventListener("click", function (event) {
-        if (event.target.closest("button, a, textarea")) { return; }
+        if (!window.matchMedia("(hover: none)").matches || event.target.closest("button, a, textarea")) { return; }
         var shown = li.parentNode ? li.parentNode.querySelectorAll(".message.selected") : [];
         Array.prototype.forEach.call(shown, function (other) { if (other !== li) { other.classList.remove("selected"); } });
         li.classList.toggle("selected");

@@ -4,6 +4,7 @@ live for everyone, after a reconnect, and mention links that go to the message."
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 
 import pytest
@@ -304,7 +305,8 @@ def change(user, room, message_id, kind, **fields):
     from dm import changes
     from social.realtime import protocol
 
-    changes.message_change(user=user, conversation=room, change=protocol.Change(kind=kind, message_id=message_id, **fields))
+    parsed = protocol.Change(kind=kind, message_id=message_id, **fields)
+    changes.message_change(user=user, conversation=room, change=parsed)
 
 
 @pytest.mark.parametrize("viewport", SIZES)
@@ -339,3 +341,32 @@ async def test_a_room_with_edited_deleted_reacted_and_reply_messages(browsing, u
     await no_horizontal_scroll(page)
     await assert_accessible(page)
     await screenshot(page, f"changes-{'phone' if viewport is PHONE else 'desktop'}")
+
+
+async def test_a_copy_of_a_message_replaces_it_only_with_a_higher_version(browsing, users):
+    conversation = await sync_to_async(services.direct_conversation_get_or_create)(
+        user_a=users["alice"], user_b=users["bob"]
+    )
+    message_id = await say(users["bob"], conversation, "As first sent")
+    routes = []
+
+    async def route(socket):
+        routes.append(socket)
+        socket.connect_to_server()
+
+    alice = await browsing.open(users["alice"], "/messages/bob/", viewport=DESKTOP, route_sockets=route)
+    await chat_open(alice)
+    stored = (await alice.evaluate("fetch('/api/messages/bob/').then(r => r.json())"))["results"][0]
+    dm_socket = [socket for socket in routes if "/ws/dm/" in socket.url][-1]
+
+    # A `message` frame for an id already shown (as a since-replay sends one) is an update, not a second bubble.
+    newer = {**stored, "body": "Replayed, newer", "version": stored["version"] + 1}
+    dm_socket.send(json.dumps({"type": "message", "message": newer}))
+    await expect(alice.locator(f"#message-{message_id} .body")).to_have_text("Replayed, newer")
+    await expect(alice.locator(".message[data-id]")).to_have_count(1)
+    # An older copy changes nothing; the typing frame after it shows it was handled.
+    dm_socket.send(json.dumps({"type": "message_update", "message": {**stored, "body": "Stale"}}))
+    dm_socket.send(json.dumps({"type": "typing", "user": stored["sender"]}))
+    await expect(alice.locator("#typing-indicator")).to_have_text("bob is typing…")
+    await expect(alice.locator(f"#message-{message_id} .body")).to_have_text("Replayed, newer")
+    await expect(alice.locator(f"#message-{message_id}")).to_have_attribute("data-version", str(newer["version"]))
