@@ -45,10 +45,10 @@ def bubble(page, body):
 
 
 async def toolbar(message):
-    """Hover the message so its actions show, and return its toolbar."""
-    await message.hover()
+    """Point at the message (a tap on a phone) so its actions show, and return its toolbar."""
+    await message.click(position={"x": 4, "y": 4})
     bar = message.locator(".message-actions")
-    await expect(bar).to_be_visible()
+    await expect(bar).to_have_css("opacity", "1")
     return bar
 
 
