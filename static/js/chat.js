@@ -31,6 +31,7 @@
  *   #chat-error                   the last error frame's message (role="alert")
  *   #reply-preview                "Replying to bob: …" above the composer, #reply-cancel drops it
  *   .message.targeted             the message a #message-<id> link (a quote, a mention's URL) went to
+ *   Up / Down on the list or a message focus the previous / next message
  *   edits, deletes, reactions and quotes: see message_actions.js; Up on an empty composer edits
  *   your last message.
  *
@@ -112,6 +113,7 @@
     showError: showError,
     reply: startReply,
     composer: input || list,
+    list: list,
     jumpTo: jumpTo
   });
 

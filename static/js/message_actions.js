@@ -7,14 +7,16 @@
  * options: me ({id, username}), canModerate (a room's creator may delete anyone's message),
  * readOnly, renderBody(el, text), send(frame) -> bool (false while offline), showError(text),
  * reply(message) (the composer quotes it), composer (the textarea focus returns to),
- * jumpTo(id) (scroll to and highlight a message).
+ * list (#message-list: Up and Down move between its messages), jumpTo(id) (scroll to and
+ * highlight a message).
  *
  * Stable hooks for browser tests (do not rename):
  *   .message .reply-quote          link to #message-<id> of the message answered ("message deleted" once it is)
  *   .message .edited               "(edited)" after the body, the edit time in its title
  *   .message.deleted .tombstone    "message deleted", in the message's place
  *   .message .reactions .reaction[data-emoji]   one emoji's button: .count, aria-pressed, .mine when yours
- *   .message .message-actions      role="toolbar": .react[data-emoji] quick reactions, .reply, .edit, .delete
+ *   .message .message-actions      role="toolbar": .react[data-emoji] quick reactions, .reply, .edit, .delete;
+ *                                  one tab stop while its message has the focus, arrows inside
  *   .message.editing .edit-box     the editor: Enter saves, Shift+Enter newline, Escape cancels
  *   #delete-dialog                 the confirmation (#delete-confirm, #delete-cancel)
  * User text is only ever inserted with textContent.
@@ -141,16 +143,26 @@
       });
     }
 
-    /* One tab stop per toolbar; arrows, Home and End move inside it. */
+    /* A toolbar is one tab stop, and only while its message has the focus (chat.js moves it
+       between messages with Up and Down), so Tab does not walk every message's buttons;
+       arrows, Home and End move inside it. */
+    function toolbarReachable(bar, reachable) {
+      var current = Number(bar.dataset.current || 0);
+      Array.prototype.forEach.call(bar.children, function (item, index) {
+        item.tabIndex = reachable && index === current ? 0 : -1;
+      });
+    }
+
     function toolbarKeys(event) {
-      var items = Array.prototype.slice.call(event.currentTarget.querySelectorAll("button"));
+      var bar = event.currentTarget;
+      var items = Array.prototype.slice.call(bar.children);
       var at = items.indexOf(document.activeElement);
       var next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: items.length - 1 }[event.key];
       if (next === undefined || at === -1) { return; }
       event.preventDefault();
-      next = (next + items.length) % items.length;
-      items.forEach(function (item, index) { item.tabIndex = index === next ? 0 : -1; });
-      items[next].focus();
+      bar.dataset.current = String((next + items.length) % items.length);
+      toolbarReachable(bar, true);
+      items[Number(bar.dataset.current)].focus();
     }
 
     function buildToolbar(li, message) {
@@ -177,8 +189,12 @@
         remove.addEventListener("click", function () { confirmDelete(li, remove); });
         bar.appendChild(remove);
       }
-      Array.prototype.forEach.call(bar.children, function (item, index) { item.tabIndex = index === 0 ? 0 : -1; });
+      toolbarReachable(bar, false);
       bar.addEventListener("keydown", toolbarKeys);
+      li.addEventListener("focusin", function () { toolbarReachable(bar, true); });
+      li.addEventListener("focusout", function (event) {
+        if (!li.contains(event.relatedTarget)) { toolbarReachable(bar, false); }
+      });
       // No hover on a touch screen: a tap on the message shows its actions.
       li.addEventListener("click", function (event) {
         if (!window.matchMedia("(hover: none)").matches || event.target.closest("button, a, textarea")) { return; }
@@ -312,6 +328,21 @@
       dialog.showModal();
       document.getElementById("delete-cancel").focus();
     }
+
+    /* Up and Down on the list or a message move the focus from message to message (Tab then
+       reaches that message's links, reactions and actions). */
+    options.list.addEventListener("keydown", function (event) {
+      if ((event.key !== "ArrowUp" && event.key !== "ArrowDown") || event.altKey || event.ctrlKey ||
+          event.metaKey || event.shiftKey) { return; }
+      var from = event.target === options.list ? null : event.target;
+      if (from && !from.matches(".message[data-id]")) { return; }
+      var all = Array.prototype.slice.call(options.list.querySelectorAll(".message[data-id]"));
+      var up = event.key === "ArrowUp";
+      var next = from ? all.indexOf(from) + (up ? -1 : 1) : (up ? all.length - 1 : 0);
+      if (next < 0 || next >= all.length) { return; }
+      event.preventDefault();
+      all[next].focus();
+    });
 
     if (dialog) {
       document.getElementById("delete-cancel").addEventListener("click", function () { dialog.close("cancel"); });

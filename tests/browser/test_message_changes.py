@@ -232,6 +232,21 @@ async def test_a_mentions_url_pages_back_to_the_message_and_highlights_it(browsi
     await expect(alice.locator("#chat-error")).to_be_hidden()
     await assert_accessible(alice)
 
+    # By keyboard: the targeted message has the focus, Down moves to the next one, Tab reaches
+    # only that message's controls, and past them the composer.
+    await expect(alice.locator(f"#message-{early}")).to_be_focused()
+    await alice.keyboard.press("ArrowDown")
+    await expect(target).to_be_focused()
+    await alice.keyboard.press("Tab")
+    await expect(target.get_by_role("button", name="React with 👍")).to_be_focused()
+    await alice.keyboard.press("Enter")
+    await expect(target.locator(".reaction.mine .count")).to_have_text("1")
+    await alice.keyboard.press("Shift+Tab")
+    await expect(target.locator(".reaction")).to_be_focused()
+    await alice.keyboard.press("Tab")
+    await alice.keyboard.press("Tab")
+    await expect(alice.locator("#message-input")).to_be_focused()
+
 
 async def test_a_tab_offline_catches_up_with_edits_deletes_and_reactions_on_reconnect(browsing, users):
     room = await room_with(users["carol"], users["alice"], users["bob"])
