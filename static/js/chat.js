@@ -539,6 +539,7 @@
       frames.forEach(function (f) {
         if (f.type === "message") { addLive(f.message); } else { onUpdate(f.message); }
       });
+      changes.settle();
     }
     if (kind === "direct" && frame.read && frame.peer) {
       peerRead = Math.max(peerRead, frame.read[frame.peer.username] || 0);

@@ -2,7 +2,7 @@
  * message_actions.js: what a stored message shows and offers beyond its text (protocol 1.1),
  * used by chat.js (loaded before it).
  *
- *   window.MessageActions(options) -> { render, renderQuote, edit, cancelEdit, editing }
+ *   window.MessageActions(options) -> { render, renderQuote, edit, cancelEdit, settle }
  *
  * options: me ({id, username}), canModerate (a room's creator may delete anyone's message),
  * readOnly, renderBody(el, text), send(frame) -> bool (false while offline), showError(text),
@@ -230,6 +230,7 @@
     /* Everything of a stored message but its sender and time (chat.js fills those). */
     function render(li, message) {
       li.message = message;
+      delete li.dataset.editPending;
       li.tabIndex = -1;
       li.classList.toggle("deleted", message.deleted);
       renderQuote(li, message.reply_to);
@@ -315,9 +316,18 @@
       options.showError("");
       closeEditor();
       if (body !== li.message.body) {
-        // Shown at once; the server's message_update (or its refusal) settles it.
+        // Shown at once; the server's message_update (or its refusal, or settle) settles it.
         options.renderBody(li.querySelector(".body"), body);
+        li.dataset.editPending = "true";
       }
+    }
+
+    /* After a resume's replay: an edit still shown but never confirmed was lost with the old
+       connection, so the stored text comes back (the reader can edit again). */
+    function settle() {
+      Array.prototype.forEach.call(options.list.querySelectorAll(".message[data-edit-pending]"), function (li) {
+        render(li, li.message);
+      });
     }
 
     /* Deleting asks first, in a modal dialog: focus goes into it, and back when it closes. */
@@ -369,7 +379,7 @@
       renderQuote: renderQuote,
       edit: startEdit,
       cancelEdit: cancelEdit,
-      editing: function () { return editingLi; }
+      settle: settle
     };
   }
 

@@ -385,3 +385,56 @@ async def test_a_copy_of_a_message_replaces_it_only_with_a_higher_version(browsi
     await expect(alice.locator("#typing-indicator")).to_have_text("bob is typing…")
     await expect(alice.locator(f"#message-{message_id} .body")).to_have_text("Replayed, newer")
     await expect(alice.locator(f"#message-{message_id}")).to_have_attribute("data-version", str(newer["version"]))
+
+
+async def test_an_edit_lost_with_its_connection_shows_the_stored_text_again(browsing, users):
+    drop_edits = {"on": False}
+    network = {"up": True}
+    routes = []
+
+    async def route(socket):
+        if not network["up"]:
+            await socket.close(code=1006)
+            return
+        routes.append(socket)
+        server = socket.connect_to_server()
+
+        def to_server(message):
+            if not (drop_edits["on"] and json.loads(message)["type"] == "edit"):
+                server.send(message)
+
+        socket.on_message(to_server)
+        server.on_message(lambda message: socket.send(message))
+
+    alice = await browsing.open(users["alice"], "/messages/bob/", viewport=DESKTOP, route_sockets=route)
+    await chat_open(alice)
+    await send_message(alice, "Typo hree")
+    mine = bubble(alice, "Typo hree")
+    await expect(mine).to_have_count(1)
+
+    # The edit frame never reaches the server; the text shows at once, unconfirmed.
+    drop_edits["on"] = True
+    await alice.get_by_role("textbox", name="Message").press("ArrowUp")
+    editor = alice.get_by_role("textbox", name="Edit message")
+    await editor.fill("Typo here")
+    await editor.press("Enter")
+    await expect(alice.locator(".message[data-id] .body")).to_have_text(["Typo here"])
+    # The connection drops; the resume brings no change of it, so the stored text comes back.
+    for socket in [socket for socket in routes if "/ws/dm/" in socket.url]:
+        await socket.close(code=1006)
+    await expect(alice.locator(".message[data-id] .body")).to_have_text(["Typo hree"])
+    await chat_open(alice)
+
+    # Offline, a change is refused at once and says why.
+    drop_edits["on"] = False
+    network["up"] = False
+    for socket in [socket for socket in routes if "/ws/dm/" in socket.url]:
+        await socket.close(code=1006)
+    await expect(alice.locator("#chat")).to_have_attribute("data-state", "reconnecting")
+    await (await toolbar(bubble(alice, "Typo hree"))).get_by_role("button", name="React with 😂").click()
+    await expect(alice.locator("#chat-error")).to_have_text("You are offline: the reaction was not sent.")
+    await expect(bubble(alice, "Typo hree").locator(".reactions")).to_have_count(0)
+    network["up"] = True
+    await alice.get_by_role("button", name="Retry now").click()
+    await chat_open(alice)
+    await expect(alice.locator("#chat-error")).to_be_hidden()
