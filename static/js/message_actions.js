@@ -296,7 +296,6 @@
       li.querySelector(".body").hidden = false;
       renderText(li, li.message);
       options.composer.focus();
-      return li;
     }
 
     function cancelEdit() {

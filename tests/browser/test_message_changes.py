@@ -438,3 +438,48 @@ async def test_an_edit_lost_with_its_connection_shows_the_stored_text_again(brow
     await alice.get_by_role("button", name="Retry now").click()
     await chat_open(alice)
     await expect(alice.locator("#chat-error")).to_be_hidden()
+
+
+async def test_a_truncated_resume_reloads_the_newest_page(browsing, users):
+    room = await room_with(users["carol"], users["alice"], users["bob"])
+    first = await say(users["alice"], room, "Draft agenda")
+    state = {"up": True, "truncate": False}
+    routes = []
+
+    async def route(socket):
+        if not state["up"]:
+            await socket.close(code=1006)
+            return
+        routes.append(socket)
+        server = socket.connect_to_server()
+        before_ready = {"replaying": True}
+
+        def to_page(message):
+            frame = json.loads(message)
+            if state["truncate"] and before_ready["replaying"]:
+                # As if more was missed than the server replays: no replay, ready says so.
+                if frame["type"] != "ready":
+                    return
+                before_ready["replaying"] = False
+                message = json.dumps({**frame, "truncated": True})
+            socket.send(message)
+
+        socket.on_message(lambda message: server.send(message))
+        server.on_message(to_page)
+
+    bob = await browsing.open(users["bob"], "/rooms/general/", viewport=DESKTOP, route_sockets=route)
+    await chat_open(bob)
+    state["up"] = False
+    for socket in routes:
+        await socket.close(code=1006)
+    await expect(bob.locator("#chat")).to_have_attribute("data-state", "reconnecting")
+    await change(users["alice"], room, first, "edit", body="Final agenda")
+    await say(users["alice"], room, "See you at 10")
+
+    state.update(up=True, truncate=True)
+    await bob.get_by_role("button", name="Retry now").click()
+    await chat_open(bob)
+    # Nothing was replayed: only the page loaded again over HTTP can show this.
+    await expect(bob.locator(".message[data-id] .body")).to_have_text(["Final agenda (edited)", "See you at 10"])
+    await asyncio.sleep(SETTLE_S)
+    await expect(bob.locator(".message[data-id]")).to_have_count(2)
