@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from dm import services
 from tests.browser.conftest import BROWSER_TESTS, DESKTOP, PHONE
-from tests.browser.helpers import assert_accessible, chat_open, no_horizontal_scroll, send_message
+from tests.browser.helpers import assert_accessible, chat_open, in_viewport, no_horizontal_scroll, send_message
 
 pytestmark = BROWSER_TESTS
 SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -355,7 +355,25 @@ async def test_a_room_with_edited_deleted_reacted_and_reply_messages(browsing, u
     await toolbar(page.locator(".message[data-id]").last)
     await no_horizontal_scroll(page)
     await assert_accessible(page)
-    await screenshot(page, f"changes-{'phone' if viewport is PHONE else 'desktop'}")
+    size = "phone" if viewport is PHONE else "desktop"
+    await screenshot(page, f"changes-{size}")
+
+    # The editor in place and the delete dialog fit the screen too.
+    box = page.get_by_role("textbox", name="Message")
+    await box.fill("")
+    await box.press("ArrowUp")
+    editor = page.get_by_role("textbox", name="Edit message")
+    await expect(editor).to_have_value("Count me in! The usual place?")
+    await no_horizontal_scroll(page)
+    await assert_accessible(page)
+    await screenshot(page, f"changes-edit-{size}")
+    await editor.press("Escape")
+    await (await toolbar(bubble(page, "Count me in!"))).get_by_role("button", name="Delete").click()
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    await in_viewport(page, "#delete-dialog")
+    await screenshot(page, f"changes-delete-{size}")
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("dialog")).to_be_hidden()
 
 
 async def test_a_copy_of_a_message_replaces_it_only_with_a_higher_version(browsing, users):
