@@ -50,9 +50,10 @@ lint: dev-venv
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
 browser-deps:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium present"; \
-	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "run as root (or sudo apt-get install chromium) to enable browser tests"; fi
+	@# fonts-noto-color-emoji: the chat's reaction emoji in screenshots (not tofu boxes).
+	@if [ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then echo "chromium present"; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; \
+	else echo "run as root (or sudo apt-get install chromium fonts-noto-color-emoji) to enable browser tests"; fi
 	@# axe-core (pinned in package-lock.json), injected into pages by the browser tests.
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
 	else echo "no npm: the browser tests' accessibility checks are skipped"; fi
