@@ -175,7 +175,7 @@
       if (entry.last_message) {
         var last = document.createElement("p");
         last.className = "meta last-message";
-        var body = entry.last_message.body;
+        var body = entry.last_message.deleted ? "message deleted" : entry.last_message.body;
         last.textContent = entry.last_message.sender.username + ": " + (body.length > 120 ? body.slice(0, 119) + "…" : body);
         li.appendChild(last);
       }
