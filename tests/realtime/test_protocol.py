@@ -22,6 +22,8 @@ USER = {"id": int, "username": str}
 MESSAGE = {"id": int, "conversation": int, "sender": "user", "body": str, "created_at": str, "client_id": "str?"}
 NOTIFICATION = {
     "id": int, "kind": str, "actor": "user?", "text": str, "url": str, "created_at": str, "read": bool,
+    # Version 1.1: grouping.
+    "replaces": "ids", "actors": "users", "count": int,
 }
 
 # type -> list of (required fields, optional fields), one per shape of that type.
@@ -118,6 +120,10 @@ def test_objects_have_the_contracts_fields_and_types(typed_dict, expected):
             assert conforms(None, hints[name]) and conforms({"id": 1, "username": "a"}, hints[name])
         elif kind == "str?":
             assert conforms(None, hints[name]) and conforms("x", hints[name])
+        elif kind == "ids":
+            assert conforms([41, 40], hints[name]) and not conforms(["41"], hints[name])
+        elif kind == "users":
+            assert conforms([{"id": 1, "username": "a"}], hints[name]) and not conforms([1], hints[name])
         else:
             assert hints[name] is kind, name
 
@@ -147,8 +153,15 @@ NOW = datetime(2026, 11, 21, 10, 0, 0, 123456, tzinfo=UTC)
 ALICE = SimpleNamespace(pk=7, username="alice")
 STORED = SimpleNamespace(pk=108, conversation_id=12, sender=ALICE, body="hi", created_at=NOW, client_id=None)
 NOTIFIED = SimpleNamespace(
-    pk=41, kind="comment", actor_id=7, actor=ALICE, text="t", url="/posts/3/", created_at=NOW, read_at=None
+    pk=41, kind="comment", actor_id=7, actor=ALICE, text="t", url="/posts/3/", created_at=NOW, read_at=None,
+    replaces=[], actors=[], count=1,
 )
+GROUPED = SimpleNamespace(
+    **{**vars(NOTIFIED), "pk": 45, "replaces": [44, 41], "count": 5, "text": "alice and 3 others commented"},
+    # Stored snapshots, newest first; four distinct actors, three shown.
+)
+GROUPED.actors = [{"id": 7, "username": "alice"}, {"id": 8, "username": "bob"}, {"id": 9, "username": "carol"},
+                  {"id": 10, "username": "dave"}]
 
 
 def built_frames():
@@ -159,6 +172,7 @@ def built_frames():
         protocol.error_frame(protocol.INVALID, "bad"),
         protocol.error_frame(protocol.INVALID, "bad", "k3j"),
         protocol.notification_frame(protocol.notification_dict(NOTIFIED), 4),
+        protocol.notification_frame(protocol.notification_dict(GROUPED), 4),
         protocol.unread_frame(0),
         protocol.notifications_ready_frame(3, 2),
         protocol.inbox_frame(5, 12, message),
@@ -184,6 +198,19 @@ def test_every_builder_makes_a_frame_of_a_declared_shape(frame):
 def test_message_and_notification_objects_carry_iso_times_with_microseconds():
     assert protocol.message_dict(STORED)["created_at"] == "2026-11-21T10:00:00.123456+00:00"
     assert protocol.notification_dict(NOTIFIED)["read"] is False
+
+
+def test_a_single_notification_lists_its_actor_and_replaces_nothing():
+    single = protocol.notification_dict(NOTIFIED)
+    assert (single["replaces"], single["actors"], single["count"]) == ([], [{"id": 7, "username": "alice"}], 1)
+
+
+def test_a_grouped_notification_shows_three_actors_newest_first_and_every_replaced_id():
+    grouped = protocol.notification_dict(GROUPED)
+    assert [actor["username"] for actor in grouped["actors"]] == ["alice", "bob", "carol"]
+    assert grouped["replaces"] == [44, 41]
+    assert grouped["count"] == 5
+    assert grouped["actor"] == {"id": 7, "username": "alice"}
 
 
 def raises(code, call, *args):
