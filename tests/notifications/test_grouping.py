@@ -39,7 +39,9 @@ def visible_of(user):
     return list(selectors.notifications_of(user_id=user.pk))
 
 
-def test_a_second_comment_supersedes_the_unread_first(alice, bob, carol, post, pushes, django_capture_on_commit_callbacks):
+def test_a_second_comment_supersedes_the_unread_first(
+    alice, bob, carol, post, pushes, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         comment_create(author=bob, post=post, body="one")
     first = pushes.to(alice)[-1]["notification"]
