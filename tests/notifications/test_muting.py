@@ -159,5 +159,6 @@ def test_a_batch_into_a_muted_dm_counts_nothing_in_one_statement(users, pair):
     )
     assert [result.inbox_unread for result in results] == [0, 0, 0]
     dm_services.conversation_mute_set(user=users["alice"], conversation=pair, muted=False)
-    more = dm_services.message_store_many(sender=users["bob"], conversation=pair, items=[("four", "c4"), ("five", "c5")])
+    items = [("four", "c4"), ("five", "c5")]
+    more = dm_services.message_store_many(sender=users["bob"], conversation=pair, items=items)
     assert [result.inbox_unread for result in more] == [5, 6]
