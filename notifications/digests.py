@@ -239,7 +239,9 @@ def digest_compose(*, user_id: int, now: datetime | None = None) -> Digest | Non
             for n in notifications
         ] + _direct_items(messages)
         items.sort(key=lambda item: item.created_at)
-        digest = Digest.objects.create(user_id=user_id, to=user.email, items=len(items), **_render(user, items))
+        digest = Digest.objects.create(
+            user_id=user_id, to=user.email, items=len(items), created_at=now, **_render(user, items)
+        )
         preferences.last_digest_at = now
         preferences.save(update_fields=["last_digest_at"])
         _enqueue_send(digest.pk)
@@ -307,7 +309,7 @@ def email_unsubscribe(*, token: str) -> tuple[Any, list[str]]:
 
 def notifications_prune(*, now: datetime | None = None) -> int:
     """Delete read notifications older than ATTENTION["RETENTION_DAYS"] (what they superseded goes with
-    them: the foreign key cascades) and sent digests as old; how many notifications went."""
+    them: the foreign key cascades) and digests as old; how many notification rows went."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.ATTENTION["RETENTION_DAYS"])
     deleted, by_model = visible().filter(read_at__isnull=False, created_at__lt=cutoff).delete()
     Digest.objects.filter(created_at__lt=cutoff).delete()

@@ -8,6 +8,7 @@ everywhere and go when their group is deleted.
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from social import bounds
 
@@ -130,7 +131,7 @@ class Digest(models.Model):
     html = models.TextField()
     unsubscribe_url = models.CharField(max_length=500)
     items = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=100, blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
