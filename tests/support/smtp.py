@@ -45,8 +45,7 @@ class RecordingHandler:
             self.received.append(Received(list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
         if self.stall_for in envelope.rcpt_tos and not self.stalled.is_set():
             self.stalled.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.02)
+            await asyncio.to_thread(self.release.wait)
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Received]:
