@@ -99,6 +99,16 @@ def is_muted(*, conversation_id: int, user_id: int) -> bool:
     return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id, muted=True).exists()
 
 
+def direct_is_muted(*, user_id: int, peer_id: int) -> bool:
+    """True when the user muted their direct conversation with ``peer_id`` (False before it exists)."""
+    return Membership.objects.filter(
+        user_id=user_id,
+        muted=True,
+        conversation__kind=Conversation.Kind.DIRECT,
+        conversation__memberships__user_id=peer_id,
+    ).exists()
+
+
 def blocked_ids(*, user_id: int) -> frozenset[int]:
     """Ids of the users this user has blocked."""
     return frozenset(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))

@@ -98,16 +98,11 @@ def direct(request: HttpRequest, username: str) -> HttpResponse:
     peer = _page_access(access.access_peer, request.user, username)
     context = {
         "peer": peer,
-        "muted": _muted(request.user, services.direct_key(request.user.pk, peer.pk)),
+        "muted": selectors.direct_is_muted(user_id=request.user.pk, peer_id=peer.pk),
         "i_blocked": selectors.has_blocked(blocker_id=request.user.pk, blocked_id=peer.pk),
         "blocked": selectors.blocked_between(user_a_id=request.user.pk, user_b_id=peer.pk),
     }
     return render(request, "dm/direct.html", context)
-
-
-def _muted(user: Any, key: str) -> bool:
-    conversation = Conversation.objects.filter(direct_key=key).first()
-    return conversation is not None and selectors.is_muted(conversation_id=conversation.pk, user_id=user.pk)
 
 
 def _mute_from_form(request: HttpRequest, conversation: Conversation) -> None:

@@ -153,8 +153,9 @@ def candidate_user_ids(*, now: datetime) -> set[int]:
         conversation__last_message_at__gt=oldest,
         muted=False,
     ).filter(Exists(pending_message.filter(id__gt=OuterRef("emailed_up_to"))))
-    return set(notified.values_list("recipient_id", flat=True).distinct()) | set(
-        messaged.values_list("user_id", flat=True).distinct()
+    email_off = Preferences.objects.filter(email_delay_minutes=0).values("user_id")
+    return set(notified.exclude(recipient_id__in=email_off).values_list("recipient_id", flat=True).distinct()) | set(
+        messaged.exclude(user_id__in=email_off).values_list("user_id", flat=True).distinct()
     )
 
 
