@@ -14,7 +14,8 @@ At most once, also with several workers and one killed mid-send:
    NULL``) before talking to the SMTP server; only the claimer sends. A
    worker killed between its claim and ``sent_at`` leaves the digest claimed
    and unsent: it is not retried, because it may have reached the server
-   (docs/notifications.md).
+   (docs/notifications.md). Only a server that could not be reached at all
+   gives the claim back, for a later retry.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
@@ -291,7 +292,19 @@ def digest_send(*, digest_id: int, worker: str | None = None) -> bool:
         },
     )
     message.attach_alternative(digest.html, "text/html")
-    message.send()
+    connection = get_connection()
+    try:
+        connection.open()
+    except Exception:
+        # The mail server was not reached, so it cannot have the digest: give the
+        # claim back, and the sweep enqueues it again (ORPHAN_AFTER). Once the
+        # connection is open a failure is ambiguous, and the claim stays.
+        Digest.objects.filter(pk=digest_id, sent_at__isnull=True).update(claimed_at=None, claimed_by="")
+        raise
+    try:
+        connection.send_messages([message])
+    finally:
+        connection.close()
     Digest.objects.filter(pk=digest_id).update(sent_at=timezone.now())
     return True
 

@@ -16,6 +16,7 @@ from notifications.models import Digest, JobSchedule, Notification
 from notifications.services import notifications_mark_read, notify, preferences_update
 from social.models import Post
 from social.services import comment_create
+from tests.conftest import needs_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +218,49 @@ def test_a_periodic_job_runs_once_per_period_and_restarts_when_overdue():
     assert next_runs.count() >= 1
     JobSchedule.objects.filter(name=tasks.DIGEST_SWEEP).update(next_run_at=timezone.now() - timedelta(hours=1))
     assert tasks.DIGEST_SWEEP in tasks.ensure_periodic()
+
+
+def test_an_unreachable_mail_server_gives_the_claim_back_for_a_retry(alice, settings, mailoutbox):
+    from tests.support.server import free_port
+
+    notify(alice, "retry me")
+    digest = digests.digest_compose(user_id=alice.pk, now=timezone.now() + LATER)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    with pytest.raises(OSError):
+        digests.digest_send(digest_id=digest.pk, worker="one")
+    assert Digest.objects.get(pk=digest.pk).claimed_at is None
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert digests.digest_send(digest_id=digest.pk, worker="two") is True
+    assert [email.subject for email in mailoutbox] == ["1 unread item waiting for you"]
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_user_another_worker_is_composing_for_is_skipped(alice):
+    import threading
+
+    from django.db import connections, transaction
+
+    from notifications.models import Preferences
+
+    notify(alice, "contended")
+    Preferences.objects.create(user=alice)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        with transaction.atomic():
+            list(Preferences.objects.select_for_update().filter(user=alice))
+            locked.set()
+            release.wait(30)
+        connections.close_all()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(30)
+        assert digests.digest_compose(user_id=alice.pk, now=timezone.now() + LATER) is None
+    finally:
+        release.set()
+        thread.join(30)
+    assert digests.digest_compose(user_id=alice.pk, now=timezone.now() + LATER) is not None
