@@ -92,6 +92,9 @@ async def test_hidden_tab_shows_desktop_notifications_and_the_title_counts(brows
 
     # Visible again: news still counts in the title and the bell, but no desktop notification.
     await alice.evaluate("window.__hidden = false")
+    page_tab = await browsing.new_tab(alice, "/notifications/")
+    rows = page_tab.locator("#notification-page-list .notification-row")
+    await expect(rows).to_have_count(1)
     carol = await browsing.open(users["carol"], f"/posts/{post.pk}/")
     await comment_through_page(carol, post, "Me too!")
     await alice.locator("#bell-button").click()
@@ -101,6 +104,9 @@ async def test_hidden_tab_shows_desktop_notifications_and_the_title_counts(brows
     await expect(items.locator(".notification-link")).to_have_text("carol and bob commented on your post “Hello world”")
     await expect(alice.locator("#bell-badge")).to_have_text("1")
     await expect(alice).to_have_title("(2) Feed · Social")
+    # The notifications page in the other tab swaps bob's row for the group as well.
+    await expect(rows).to_have_count(1)
+    await expect(rows.locator(".notification-text")).to_have_text("carol and bob commented on your post “Hello world”")
     assert len(await shown(alice)) == 2
 
 
