@@ -105,6 +105,12 @@ def _lock_group(recipient_id: int, group_key: str) -> None:
             cursor.execute(_GROUP_LOCK_SQL, [f"notif:{recipient_id}:{group_key}"])
 
 
+# A group keeps at most this many distinct actors and superseded ids, so a long
+# unread chain (a busy post) costs bounded rows and frames, not ever-growing ones.
+GROUP_ACTORS_KEPT = 50
+GROUP_REPLACES_KEPT = 500
+
+
 def actors_phrase(actors: list[dict[str, Any]]) -> str:
     """"bob", "bob and alice", "bob and 3 others": the distinct actors of a group, newest first."""
     names = [actor["username"] for actor in actors]
@@ -112,6 +118,8 @@ def actors_phrase(actors: list[dict[str, Any]]) -> str:
         return names[0] if names else "someone"
     if len(names) == 2:
         return f"{names[0]} and {names[1]}"
+    if len(names) >= GROUP_ACTORS_KEPT:
+        return f"{names[0]} and more than {GROUP_ACTORS_KEPT - 2} others"
     return f"{names[0]} and {len(names) - 1} others"
 
 
@@ -163,8 +171,8 @@ def notification_create(
         post=post,
         group_key=group_key,
         count=count,
-        actors=actors,
-        replaces=sorted(set(replaces), reverse=True),
+        actors=actors[:GROUP_ACTORS_KEPT],
+        replaces=sorted(set(replaces), reverse=True)[:GROUP_REPLACES_KEPT],
     )
     if superseded:
         Notification.objects.filter(pk__in=[row.pk for row in superseded]).update(superseded_by=notification)

@@ -158,3 +158,17 @@ def test_two_processes_commenting_at_once_make_one_group(alice, bob, carol):
         assert groups[0].count == 2 and len(groups[0].replaces) == 1
     assert Notification.objects.filter(recipient=alice).count() == 2 * rounds
     assert selectors.unread_count(user_id=alice.pk) == rounds
+
+
+def test_a_long_chain_keeps_bounded_actors_and_replaced_ids(alice, make_user, post, monkeypatch):
+    from notifications import services
+
+    monkeypatch.setattr(services, "GROUP_ACTORS_KEPT", 4)
+    monkeypatch.setattr(services, "GROUP_REPLACES_KEPT", 3)
+    for n in range(6):
+        comment_create(author=make_user(f"fan{n}"), post=post, body="wow")
+    (group,) = visible_of(alice)
+    assert group.count == 6
+    assert [actor["username"] for actor in group.actors] == ["fan5", "fan4", "fan3", "fan2"]
+    assert group.text == "fan5 and more than 2 others commented on your post “Hello”"
+    assert len(group.replaces) == 3 and group.replaces == sorted(group.replaces, reverse=True)
