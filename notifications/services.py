@@ -142,7 +142,7 @@ def notification_create(
     the new row counts its events and actors, lists every id it replaces, and
     reads ``grouped_text(actors_phrase)`` ("bob and 3 others commented on …").
     """
-    actor_entry = protocol_user(actor)
+    actor_entry = actor_snapshot(actor)
     actors = [actor_entry] if actor_entry else []
     count, replaces, superseded = 1, [], []
     if group_key:
@@ -180,7 +180,7 @@ def notification_create(
     return notification
 
 
-def protocol_user(user: Any) -> dict[str, Any] | None:
+def actor_snapshot(user: Any) -> dict[str, Any] | None:
     """The ``{"id", "username"}`` snapshot a notification keeps of an actor."""
     return dict(user_dict(user)) if user is not None and getattr(user, "pk", None) is not None else None
 
@@ -281,7 +281,7 @@ def _insert_many(ids: list[int], *, kind: str, text: str, url: str, actor: Any) 
     ORM's ``bulk_create`` spent ~100 ms preparing 9,000 values for 1,000 rows.
     """
     connection = connections[Notification.objects.db]
-    actor_entry = protocol_user(actor)
+    actor_entry = actor_snapshot(actor)
     actors = [actor_entry] if actor_entry else []
     if connection.vendor != "postgresql":
         users = set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
@@ -327,7 +327,7 @@ def notify_many(
     if missing:
         raise ValueError(f"no users with ids {sorted(missing)}")
     # Every row differs from this one only in id and created_at.
-    actor_entry = protocol_user(actor)
+    actor_entry = actor_snapshot(actor)
     actors = [actor_entry] if actor_entry else []
     template = notification_dict(
         Notification(kind=kind, actor=actor, text=text, url=url, created_at=timezone.now(), actors=actors)
