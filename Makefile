@@ -1,5 +1,5 @@
 # Everything a newcomer needs: `make run` serves the site with demo data on
-# http://127.0.0.1:8000, `make test` runs the whole suite. Both set up .venv first:
+# http://127.0.0.1:8000 (and runs a job worker that prints email digests), `make test` runs the whole suite. Both set up .venv first:
 # `make venv` installs what the service runs with (requirements.txt), `make dev-venv`
 # adds the tests and tools (requirements-dev.txt). manage.py and social.serve read
 # .env when it exists (copy .env.example), so run, two-servers, superuser and every
@@ -34,7 +34,10 @@ migrate: venv
 run: migrate
 	$(DEV_ENV) $(PY) manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops it). An admin for /admin/: make superuser"
-	$(DEV_ENV) $(PY) -m social.serve --port $(PORT)
+	@# A background-job worker (email digests on the console, pruning) beside daphne; both stop together.
+	@$(DEV_ENV) SITE_URL=http://127.0.0.1:$(PORT) $(PY) manage.py jobs_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(DEV_ENV) SITE_URL=http://127.0.0.1:$(PORT) $(PY) -m social.serve --port $(PORT)
 
 # An account for /admin/ (the admin actions in the docs), in the database .env names.
 superuser: migrate

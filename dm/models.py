@@ -51,6 +51,11 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     # Id of the newest message this member has read; only ever moves forward.
     last_read_id = models.BigIntegerField(default=0)
+    # Muted: still delivered to open windows and counted in its own unread,
+    # but out of the bell's inbox total, no mentions, no email.
+    muted = models.BooleanField(default=False)
+    # Id of the newest message taken into an email digest for this member.
+    emailed_up_to = models.BigIntegerField(default=0)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

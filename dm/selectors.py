@@ -30,13 +30,16 @@ _USER = get_user_model()._meta.db_table
 # own, not deleted, and not from someone they have blocked.
 _UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s AND NOT m.deleted
       AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"""
-# The reader's unread direct messages over all their DMs (the bell's inbox total).
+# The reader's unread direct messages over all their DMs they have not muted (the bell's inbox total).
 INBOX_UNREAD_SQL = f"""
     SELECT COUNT(*) FROM {_MESSAGE} m
-    JOIN {_MEMBERSHIP} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %(reader)s
+    JOIN {_MEMBERSHIP} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %(reader)s AND NOT mb.muted
     JOIN {_CONVERSATION} c ON c.id = m.conversation_id AND c.kind = '{Conversation.Kind.DIRECT.value}'
     WHERE {_UNREAD_SQL}
 """
+# 1 when a new message in ``conversation`` raises ``reader``'s inbox total (they have not muted it), else 0.
+INBOX_COUNTS_NEW_SQL = f"""(SELECT COUNT(*) FROM {_MEMBERSHIP}
+    WHERE conversation_id = %(conversation)s AND user_id = %(reader)s AND NOT muted)"""
 # The reader's unread messages per conversation they are in (their conversation list).
 _UNREAD_BY_CONVERSATION_SQL = f"""
     SELECT mb.conversation_id, COUNT(*) FROM {_MEMBERSHIP} mb
@@ -89,6 +92,28 @@ def unread_by_conversation(*, user_id: int) -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(_UNREAD_BY_CONVERSATION_SQL, {"reader": user_id})
         return dict(cursor.fetchall())
+
+
+def muted_member_ids(*, conversation_id: int) -> frozenset[int]:
+    """Ids of the members who muted the conversation (no mention notifications, no email for them)."""
+    return frozenset(
+        Membership.objects.filter(conversation_id=conversation_id, muted=True).values_list("user_id", flat=True)
+    )
+
+
+def is_muted(*, conversation_id: int, user_id: int) -> bool:
+    """True when the user is a member who muted the conversation."""
+    return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id, muted=True).exists()
+
+
+def direct_is_muted(*, user_id: int, peer_id: int) -> bool:
+    """True when the user muted their direct conversation with ``peer_id`` (False before it exists)."""
+    return Membership.objects.filter(
+        user_id=user_id,
+        muted=True,
+        conversation__kind=Conversation.Kind.DIRECT,
+        conversation__memberships__user_id=peer_id,
+    ).exists()
 
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:
@@ -190,12 +215,12 @@ def messages_since(
 
 def mention_recipients(*, conversation_id: int, sender_id: int, text: str) -> list[int]:
     """Ids of the members an ``@username`` in the sender's message names: not the sender, not
-    someone who blocked the sender."""
+    someone who blocked the sender, not someone who muted the conversation."""
     named = mentioned_user_ids(text) - {sender_id}
     if not named:
         return []
     blockers = Block.objects.filter(blocked_id=sender_id).values("blocker_id")
-    members = Membership.objects.filter(conversation_id=conversation_id, user_id__in=named).exclude(
+    members = Membership.objects.filter(conversation_id=conversation_id, user_id__in=named, muted=False).exclude(
         user_id__in=blockers
     )
     return sorted(members.values_list("user_id", flat=True))
@@ -328,6 +353,7 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
                 url=url,
                 unread=unread.get(conversation.pk, 0),
                 last_message=protocol.message_dict(message) if message else None,
+                muted=membership.muted,
             )
         )
     return results

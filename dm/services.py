@@ -177,7 +177,8 @@ _TOUCH_CONVERSATION_SQL = (
 # COMMIT round trips): the conversation's lock, only while the sender may
 # post; then the number (dm.versions: taken under the lock, so numbers commit
 # in order); the insert; the stamp; and in a DM the recipient's unread total,
-# which the statement's snapshot counts without the new message, hence + 1.
+# which the statement's snapshot counts without the new message, hence + 1
+# (+ 0 when they muted the DM).
 _STORE_MESSAGE_POSTGRES_SQL = f"""
     WITH locked AS (
         {versions.lock_conversation_sql(selectors.POSTING_ALLOWED_SQL)}
@@ -192,7 +193,9 @@ _STORE_MESSAGE_POSTGRES_SQL = f"""
     ), touched AS (
         {_TOUCH_CONVERSATION_SQL} AND EXISTS (SELECT 1 FROM stored)
     )
-    SELECT id, CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) + 1 END FROM stored
+    SELECT id, CASE WHEN %(peer)s::bigint IS NULL THEN NULL
+                    ELSE ({selectors.INBOX_UNREAD_SQL}) + {selectors.INBOX_COUNTS_NEW_SQL} END
+    FROM stored
 """
 
 
@@ -328,7 +331,8 @@ _STORE_MESSAGES_POSTGRES_SQL = f"""
         WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM stored)
     )
     SELECT allowed.ok, stored.id, stored.client_id,
-           CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) END
+           CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) END,
+           {selectors.INBOX_COUNTS_NEW_SQL}
     FROM allowed LEFT JOIN stored ON true
     ORDER BY stored.id
 """
@@ -379,7 +383,9 @@ def message_store_many(
         rows = cursor.fetchall()
     if not rows[0][0]:
         raise PostingRefused
-    stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before in rows if pk is not None]
+    stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before, _ in rows if pk is not None]
+    # Each stored message raises a DM recipient's total unless they muted the DM.
+    counts_new = rows[0][4]
     results: list[SendResult | Exception | None] = []
     created = 0
     for (body, client_id), created_at, reply in zip(items, created_ats, replies, strict=True):
@@ -392,7 +398,7 @@ def message_store_many(
         created += 1
         message = _built_message(connection, conversation, sender, pk, body, created_at, client_id, reply)
         # The statement's snapshot counted none of the batch's rows.
-        inbox_unread = None if unread_before is None else unread_before + created
+        inbox_unread = None if unread_before is None else unread_before + created * counts_new
         results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
     return _resent_from_store(conversation, sender, [client_id for _, client_id in items], results)
 
@@ -967,6 +973,15 @@ def block_delete(*, blocker: Any, blocked: Any) -> None:
     # The blocker's room sockets reload their blocked set and show the user again.
     _access_check_on_commit(blocker.pk)
     inbox_total_on_commit(blocker.pk)
+
+
+@transaction.atomic
+def conversation_mute_set(*, user: Any, conversation: Conversation, muted: bool) -> bool:
+    """Mute or unmute a conversation for one of its members; their inbox total follows at once."""
+    changed = Membership.objects.filter(conversation=conversation, user=user).exclude(muted=muted).update(muted=muted)
+    if changed and conversation.kind == Conversation.Kind.DIRECT:
+        inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
+    return muted
 
 
 def inbox_total_on_commit(user_id: int, *, conversation_id: int | None = None) -> None:

@@ -278,6 +278,11 @@ class NotificationObject(TypedDict):
     url: str
     created_at: str
     read: bool
+    # 1.1 grouping: ids this one supersedes, its distinct actors (newest
+    # first, at most NOTIFICATION_ACTORS_SHOWN) and how many events it groups.
+    replaces: list[int]
+    actors: list[UserObject]
+    count: int
 
 
 class ReactionObject(TypedDict):
@@ -323,6 +328,8 @@ class ConversationEntry(TypedDict):
     url: str
     unread: int
     last_message: MessageObject | None
+    # 1.1: muted conversations leave the bell's inbox total.
+    muted: bool
 
 
 def user_dict(user: Any) -> UserObject | None:
@@ -332,16 +339,25 @@ def user_dict(user: Any) -> UserObject | None:
     return {"id": user.pk, "username": user.username}
 
 
+# A grouped notification shows this many of its actors.
+NOTIFICATION_ACTORS_SHOWN = 3
+
+
 def notification_dict(notification: Any) -> NotificationObject:
     """The notification object of PROTOCOL.md (``actor`` should be select_related)."""
+    actor = user_dict(notification.actor) if notification.actor_id else None
+    actors = notification.actors or ([actor] if actor else [])
     return {
         "id": notification.pk,
         "kind": notification.kind,
-        "actor": user_dict(notification.actor) if notification.actor_id else None,
+        "actor": actor,
         "text": notification.text,
         "url": notification.url,
         "created_at": timestamp(notification.created_at),
         "read": notification.read_at is not None,
+        "replaces": list(notification.replaces or []),
+        "actors": [{"id": entry["id"], "username": entry["username"]} for entry in actors[:NOTIFICATION_ACTORS_SHOWN]],
+        "count": notification.count or 1,
     }
 
 
@@ -379,7 +395,14 @@ def room_dict(room: Any) -> RoomObject:
 
 
 def conversation_entry(
-    *, conversation_id: int, kind: str, title: str, url: str, unread: int, last_message: MessageObject | None
+    *,
+    conversation_id: int,
+    kind: str,
+    title: str,
+    url: str,
+    unread: int,
+    last_message: MessageObject | None,
+    muted: bool = False,
 ) -> ConversationEntry:
     """One conversation of the user's list (``/api/conversations/``)."""
     return {
@@ -389,6 +412,7 @@ def conversation_entry(
         "url": url,
         "unread": unread,
         "last_message": last_message,
+        "muted": muted,
     }
 
 

@@ -147,6 +147,7 @@ def test_conversations_shape_and_order(alice_client, users, pair):
         "url": "/messages/bob/",
         "unread": 2,
         "last_message": results[0]["last_message"],
+        "muted": False,
     }
     assert results[0]["last_message"]["id"] == ids[-1]
     assert (results[1]["kind"], results[1]["title"], results[1]["url"], results[1]["unread"]) == (

@@ -46,6 +46,14 @@ def test_no_mention_reaches_someone_who_blocked_the_sender(users, room):
     assert mentions() == []
 
 
+def test_no_mention_reaches_someone_who_muted_the_conversation(users, room):
+    services.room_join(user=users["bob"], conversation=room)
+    services.room_join(user=users["carol"], conversation=room)
+    services.conversation_mute_set(user=users["bob"], conversation=room, muted=True)
+    services.message_send(sender=users["alice"], conversation=room, body="@bob @carol lunch?", client_id=None)
+    assert [recipient for recipient, *_ in mentions()] == ["carol"]
+
+
 def test_an_edit_that_adds_a_mention_does_not_notify(users, room):
     services.room_join(user=users["bob"], conversation=room)
     sent = services.message_send(sender=users["alice"], conversation=room, body="hello", client_id=None)

@@ -28,6 +28,8 @@ REACTION = {"emoji": str, "count": int, "users": "ids"}
 REPLY = {"id": int, "sender": "user", "excerpt": str, "deleted": bool}
 NOTIFICATION = {
     "id": int, "kind": str, "actor": "user?", "text": str, "url": str, "created_at": str, "read": bool,
+    # Version 1.1: grouping.
+    "replaces": "ids", "actors": "users", "count": int,
 }
 
 # type -> list of (required fields, optional fields), one per shape of that type.
@@ -137,11 +139,13 @@ def test_objects_have_the_contracts_fields_and_types(typed_dict, expected):
         elif kind == "str?":
             assert conforms(None, hints[name]) and conforms("x", hints[name])
         elif kind == "ids":
-            assert conforms([7, 9], hints[name]) and not conforms(["7"], hints[name])
+            assert conforms([41, 40], hints[name]) and not conforms(["41"], hints[name])
         elif kind == "reactions":
             assert conforms([{"emoji": "👍", "count": 2, "users": [7, 9]}], hints[name])
         elif kind == "reply?":
             assert conforms(None, hints[name]) and conforms(reply, hints[name])
+        elif kind == "users":
+            assert conforms([{"id": 1, "username": "a"}], hints[name]) and not conforms([1], hints[name])
         else:
             assert hints[name] is kind, name
 
@@ -195,8 +199,15 @@ EDITED_REPLY = SimpleNamespace(
 )
 DELETED = SimpleNamespace(**{**vars(STORED), "pk": 111, "version": 121, "deleted": True, "body": "gone"})
 NOTIFIED = SimpleNamespace(
-    pk=41, kind="comment", actor_id=7, actor=ALICE, text="t", url="/posts/3/", created_at=NOW, read_at=None
+    pk=41, kind="comment", actor_id=7, actor=ALICE, text="t", url="/posts/3/", created_at=NOW, read_at=None,
+    replaces=[], actors=[], count=1,
 )
+GROUPED = SimpleNamespace(
+    **{**vars(NOTIFIED), "pk": 45, "replaces": [44, 41], "count": 5, "text": "alice and 3 others commented"},
+    # Stored snapshots, newest first; four distinct actors, three shown.
+)
+GROUPED.actors = [{"id": 7, "username": "alice"}, {"id": 8, "username": "bob"}, {"id": 9, "username": "carol"},
+                  {"id": 10, "username": "dave"}]
 
 
 def built_frames():
@@ -208,6 +219,7 @@ def built_frames():
         protocol.error_frame(protocol.INVALID, "bad", "k3j"),
         protocol.error_frame(protocol.FORBIDDEN, "not yours", message_id=108),
         protocol.notification_frame(protocol.notification_dict(NOTIFIED), 4),
+        protocol.notification_frame(protocol.notification_dict(GROUPED), 4),
         protocol.unread_frame(0),
         protocol.notifications_ready_frame(3, 2),
         protocol.inbox_frame(5, 12, message),
@@ -247,6 +259,19 @@ def test_a_tombstone_shows_no_body_and_no_reactions_and_a_reply_quotes_the_start
                                   "deleted": False}
     quoting_deleted = protocol.message_dict(SimpleNamespace(**{**vars(EDITED_REPLY), "reply_to": DELETED}))
     assert quoting_deleted["reply_to"]["excerpt"] == "" and quoting_deleted["reply_to"]["deleted"] is True
+
+
+def test_a_single_notification_lists_its_actor_and_replaces_nothing():
+    single = protocol.notification_dict(NOTIFIED)
+    assert (single["replaces"], single["actors"], single["count"]) == ([], [{"id": 7, "username": "alice"}], 1)
+
+
+def test_a_grouped_notification_shows_three_actors_newest_first_and_every_replaced_id():
+    grouped = protocol.notification_dict(GROUPED)
+    assert [actor["username"] for actor in grouped["actors"]] == ["alice", "bob", "carol"]
+    assert grouped["replaces"] == [44, 41]
+    assert grouped["count"] == 5
+    assert grouped["actor"] == {"id": 7, "username": "alice"}
 
 
 def raises(code, call, *args):
