@@ -33,6 +33,7 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -111,8 +112,10 @@ def _due_notifications(user_id: int, kinds: set[str], oldest: datetime, cutoff: 
             emailed_at__isnull=True,
             kind__in=kinds,
             created_at__gt=oldest,
-            created_at__lte=cutoff,
         )
+        # Due a delay after its first event (a group's earliest), not its latest.
+        .annotate(due_from=Coalesce("first_event_at", "created_at"))
+        .filter(due_from__lte=cutoff)
         .order_by("id")
     )
 
@@ -128,6 +131,7 @@ def _due_direct_messages(user_id: int, oldest: datetime, cutoff: datetime) -> li
         Message.objects.filter(
             Exists(mine),
             conversation__kind=Conversation.Kind.DIRECT,
+            deleted=False,
             created_at__gt=oldest,
             created_at__lte=cutoff,
         )
@@ -264,7 +268,12 @@ def digests_compose_due(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     composed = []
     for user_id in sorted(candidate_user_ids(now=now)):
-        digest = digest_compose(user_id=user_id, now=now)
+        try:
+            digest = digest_compose(user_id=user_id, now=now)
+        except Exception:
+            # One user's failure (logged) must not stop everybody after them.
+            log.exception("composing the digest of user %s failed", user_id)
+            continue
         if digest is not None:
             composed.append(digest.pk)
     for orphan in Digest.objects.filter(claimed_at__isnull=True, created_at__lt=now - ORPHAN_AFTER).values_list(

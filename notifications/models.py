@@ -43,6 +43,10 @@ class Notification(models.Model):
     replaces = models.JSONField(default=list, blank=True)
     # Taken into an email digest (set before the digest is sent: at most once).
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # When the earliest event it groups happened (its own created_at when it
+    # groups none): its email is due a delay after that, so a steady trickle
+    # of new events cannot keep pushing the email back.
+    first_event_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

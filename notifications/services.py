@@ -150,7 +150,15 @@ def notification_create(
         # Locked too, so a concurrent mark-read waits for the group to be stored.
         superseded = list(
             Notification.objects.select_for_update()
-            .filter(recipient_id=recipient_id, group_key=group_key, read_at__isnull=True, superseded_by__isnull=True)
+            # Not one already emailed: its events were sent, and a group that
+            # took them over would send them again.
+            .filter(
+                recipient_id=recipient_id,
+                group_key=group_key,
+                read_at__isnull=True,
+                superseded_by__isnull=True,
+                emailed_at__isnull=True,
+            )
             .order_by("-id")
         )
         for row in superseded:
@@ -173,6 +181,7 @@ def notification_create(
         count=count,
         actors=actors[:GROUP_ACTORS_KEPT],
         replaces=sorted(set(replaces), reverse=True)[:GROUP_REPLACES_KEPT],
+        first_event_at=min((row.first_event_at or row.created_at for row in superseded), default=None),
     )
     if superseded:
         Notification.objects.filter(pk__in=[row.pk for row in superseded]).update(superseded_by=notification)

@@ -7,9 +7,9 @@ ATTENTION["PRUNE_EVERY_SECONDS"]. The task API has no scheduler, so each run
 claims its period in ``JobSchedule`` (a conditional UPDATE: one run per
 period over every worker) and enqueues the next run in the same
 transaction; a run that finds its period claimed does nothing, so duplicate
-chains die out. A worker's start enqueues a run when the chain is overdue
-(``ensure_periodic``), which repairs a chain whose run was killed before it
-committed its claim.
+chains die out. Every worker enqueues a run when a chain is a period overdue
+(``ensure_periodic``, at its start and then once a sweep period), which
+repairs a chain whose run failed or was killed before it committed its claim.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def ensure_periodic() -> list[str]:
     started = []
     for name, job in PERIODIC.items():
         row = JobSchedule.objects.filter(name=name).first()
-        if row is None or row.next_run_at < now - 2 * _period(name):
+        if row is None or row.next_run_at < now - _period(name):
             job.enqueue()
             started.append(name)
     return started

@@ -371,10 +371,13 @@
     if (returnFocus) { button.focus(); }
   }
 
-  /* A grouped notification supersedes these ids: they leave the list and the page. */
+  /* A grouped notification supersedes these ids: they leave the list and the page, and stay
+     gone when a late push of one arrives (two server processes can deliver out of order). */
+  var replaced = {};
   function forget(ids) {
     if (!Array.isArray(ids)) { return; }
     ids.forEach(function (id) {
+      replaced[id] = true;
       delete items[id];
       if (nodes[id]) {
         if (nodes[id].parentNode) { nodes[id].parentNode.removeChild(nodes[id]); }
@@ -392,6 +395,8 @@
   function onFrame(frame) {
     if (frame.type === "notification") {
       var notification = frame.notification;
+      // Superseded already: neither the row nor its (older) count is news.
+      if (notification && replaced[notification.id]) { return; }
       forget(notification && notification.replaces);
       var isNew = remember(notification, false);
       if (isNew) {

@@ -147,6 +147,11 @@
     return all.length ? Math.min.apply(null, all) : 0;
   }
 
+  function newestId() {
+    var all = ids();
+    return all.length ? Math.max.apply(null, all) : 0;
+  }
+
   function showError(text) {
     errorEl.textContent = text;
     errorEl.hidden = !text;
@@ -343,7 +348,12 @@
       cancelReply();
       showError("The message you were replying to was deleted.");
     }
-    if (!li || (message.version || 0) <= Number(li.dataset.version)) { return; }
+    if (!li) {
+      // Newer than anything shown: its own frame was lost (pushes are at most once), so show it.
+      if (message.id > newestId()) { addLive(message); }
+      return;
+    }
+    if ((message.version || 0) <= Number(li.dataset.version)) { return; }
     fillBubble(li, message);
   }
 
@@ -526,19 +536,29 @@
     })();
   }
 
+  function applyFrame(f) {
+    if (f.type === "message") { addLive(f.message); } else { onUpdate(f.message); }
+  }
+
   function onReady(frame) {
     var frames = replay || [];
     replay = null;
     if (frame.truncated) {
-      // More was missed than the server replays: start over from the newest page.
+      // More was missed than the server replays: start over from the newest page. Live
+      // frames wait until it is in (one for a message of that page may come first), then
+      // apply; the version check drops what the page already has.
       clearAll();
+      replay = [];
       loadHistory(null)
-        .then(function () { decorate(); updateEmpty(); toBottom(); sendRead(); })
-        .catch(function () { showError("Could not load the conversation history."); });
+        .then(function () {
+          var live = replay || [];
+          replay = null;
+          live.forEach(applyFrame);
+          decorate(); updateEmpty(); toBottom(); sendRead();
+        })
+        .catch(function () { replay = null; showError("Could not load the conversation history."); });
     } else {
-      frames.forEach(function (f) {
-        if (f.type === "message") { addLive(f.message); } else { onUpdate(f.message); }
-      });
+      frames.forEach(applyFrame);
       changes.settle();
     }
     if (kind === "direct" && frame.read && frame.peer) {
@@ -679,6 +699,8 @@
   function cancelReply() {
     replyTo = null;
     if (replyBar) { replyBar.hidden = true; }
+    // The composer describes itself by this text: no stale "Replying to …" for screen readers.
+    if (replyText) { replyText.textContent = ""; }
   }
 
   /* The unread count of this conversation, from the inbox API (0 when unknown). */

@@ -10,11 +10,13 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from dm import changes
 from dm import services as dm_services
 from notifications import digests, selectors, tasks
 from notifications.models import Digest, JobSchedule, Notification
 from notifications.services import notifications_mark_read, notify, preferences_update
 from social.models import Post
+from social.realtime import protocol
 from social.services import comment_create
 from tests.conftest import needs_postgres
 
@@ -207,7 +209,7 @@ def test_prune_removes_old_read_notifications_with_what_they_superseded(alice, b
     assert sorted(Notification.objects.values_list("pk", flat=True)) == [old_unread.pk, recent_read.pk]
 
 
-def test_a_periodic_job_runs_once_per_period_and_restarts_when_overdue():
+def test_a_periodic_job_runs_once_per_period_and_restarts_when_overdue(settings):
     assert tasks.ensure_periodic() == [tasks.DIGEST_SWEEP, tasks.PRUNE]
     assert tasks.claim_period(tasks.DIGEST_SWEEP) is True
     assert tasks.claim_period(tasks.DIGEST_SWEEP) is False  # another run has this period
@@ -216,7 +218,9 @@ def test_a_periodic_job_runs_once_per_period_and_restarts_when_overdue():
         run_after__isnull=True
     )
     assert next_runs.count() >= 1
-    JobSchedule.objects.filter(name=tasks.DIGEST_SWEEP).update(next_run_at=timezone.now() - timedelta(hours=1))
+    # A run that failed before it claimed its period leaves the chain a period overdue: restarted.
+    period = timedelta(seconds=settings.ATTENTION["DIGEST_SWEEP_SECONDS"])
+    JobSchedule.objects.filter(name=tasks.DIGEST_SWEEP).update(next_run_at=timezone.now() - period * 1.5)
     assert tasks.DIGEST_SWEEP in tasks.ensure_periodic()
 
 
@@ -264,3 +268,44 @@ def test_a_user_another_worker_is_composing_for_is_skipped(alice):
         release.set()
         thread.join(30)
     assert digests.digest_compose(user_id=alice.pk, now=timezone.now() + LATER) is not None
+
+
+def test_a_group_is_due_a_delay_after_its_first_event_not_its_latest(alice, bob, carol, post, mailoutbox):
+    comment_create(author=bob, post=post, body="first")
+    Notification.objects.update(created_at=timezone.now() - timedelta(minutes=8))
+    # A second comment 8 minutes later groups the first: the email is still due at 10 minutes after the first.
+    comment_create(author=carol, post=post, body="second")
+    digest = compose_and_send(alice, timedelta(minutes=3))
+    assert digest is not None and "carol and bob commented" in mailoutbox[0].body
+
+
+def test_events_already_emailed_are_not_emailed_again_through_a_group(alice, bob, carol, post, mailoutbox):
+    comment_create(author=bob, post=post, body="first")
+    compose_and_send(alice, LATER)
+    comment_create(author=carol, post=post, body="second")
+    compose_and_send(alice, LATER + timedelta(minutes=30))
+    assert len(mailoutbox) == 2
+    assert "bob" not in mailoutbox[1].body and "carol commented" in mailoutbox[1].body
+
+
+def test_a_deleted_direct_message_is_not_emailed(alice, carol, mailoutbox):
+    pair = dm_services.direct_conversation_get_or_create(user_a=alice, user_b=carol)
+    sent = dm_services.message_send(sender=carol, conversation=pair, body="oops", client_id=None).message
+    changes.message_change(user=carol, conversation=pair, change=protocol.Change("delete", sent.pk))
+    assert compose_and_send(alice, LATER) is None
+    assert mailoutbox == []
+
+
+def test_one_users_failure_does_not_stop_the_sweep_for_the_others(alice, bob, monkeypatch, mailoutbox):
+    notify(alice, "for alice")
+    notify(bob, "for bob")
+    compose = digests.digest_compose
+
+    def failing_for_alice(*, user_id, now):
+        if user_id == alice.pk:
+            raise RuntimeError("a template failed")
+        return compose(user_id=user_id, now=now)
+
+    monkeypatch.setattr(digests, "digest_compose", failing_for_alice)
+    composed = digests.digests_compose_due(now=timezone.now() + LATER)
+    assert [Digest.objects.get(pk=pk).user_id for pk in composed] == [bob.pk]

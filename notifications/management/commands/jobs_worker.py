@@ -8,11 +8,30 @@ PostgreSQL), and digests are sent at most once whatever the workers do
 (``--interval``, ``--queue-name``, ``--max-tasks``, ``--no-reload``, ...).
 """
 
+import logging
+import threading
+import time
 from typing import Any
 
+from django.conf import settings
+from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Command as DatabaseWorkerCommand
 
 from notifications.tasks import ensure_periodic
+
+log = logging.getLogger(__name__)
+
+
+def watch_periodic_jobs() -> None:
+    """Once a sweep period, restart a periodic chain that died (``ensure_periodic``)."""
+    while True:
+        time.sleep(settings.ATTENTION["DIGEST_SWEEP_SECONDS"])
+        try:
+            ensure_periodic()
+        except Exception:
+            log.warning("checking the periodic jobs failed; trying again next period", exc_info=True)
+        finally:
+            close_old_connections()
 
 
 class Command(DatabaseWorkerCommand):
@@ -22,4 +41,6 @@ class Command(DatabaseWorkerCommand):
         started = ensure_periodic()
         if started and options.get("verbosity", 1) > 0:
             self.stdout.write(f"started periodic jobs: {', '.join(started)}")
+        # A daemon thread: it only enqueues, and it dies with the worker.
+        threading.Thread(target=watch_periodic_jobs, name="periodic-jobs", daemon=True).start()
         super().handle(**options)
