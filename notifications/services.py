@@ -365,8 +365,12 @@ def notify_many(
 @transaction.atomic
 def notifications_mark_read(*, user_id: int, ids: list[int]) -> MarkResult:
     """Mark the user's notifications with these ids read (other users' ids are ignored)."""
+    # Locked, so a group being stored that supersedes one of them (it locks
+    # them too) is either wholly before this or wholly after: a superseded row
+    # is never marked read, nor announced as read, behind its group's back.
     changed = list(
-        Notification.objects.filter(recipient_id=user_id, id__in=ids, read_at__isnull=True, superseded_by__isnull=True)
+        Notification.objects.select_for_update()
+        .filter(recipient_id=user_id, id__in=ids, read_at__isnull=True, superseded_by__isnull=True)
         .order_by("id")
         .values_list("id", flat=True)
     )
