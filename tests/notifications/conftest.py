@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from social.models import Post
 from social.realtime import publish
 from social.realtime.groups import user_group
 from social.realtime.protocol import EVENT_RELAY
@@ -27,6 +28,12 @@ def bob(make_user):
 @pytest.fixture
 def carol(make_user):
     return make_user("carol")
+
+
+@pytest.fixture
+def post(alice):
+    """alice's post "Hello"."""
+    return Post.objects.create(author=alice, title="Hello", body="first")
 
 
 @pytest.fixture

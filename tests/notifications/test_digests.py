@@ -25,11 +25,6 @@ pytestmark = pytest.mark.django_db
 LATER = timedelta(minutes=11)  # past the default 10-minute delay
 
 
-@pytest.fixture
-def post(alice):
-    return Post.objects.create(author=alice, title="Hello", body="first")
-
-
 def compose_and_send(user, at):
     digest = digests.digest_compose(user_id=user.pk, now=timezone.now() + at)
     if digest is not None:

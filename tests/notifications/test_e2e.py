@@ -17,7 +17,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from notifications.models import Notification
-from social.models import Comment, Post
+from social.models import Comment
 from tests.conftest import needs_redis
 from tests.support.clients import WsClient
 from tests.support.http import Browserish
@@ -26,11 +26,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 ROOT = Path(__file__).resolve().parents[2]
 BELL = "/ws/notifications/"
-
-
-@pytest.fixture
-def post(alice):
-    return Post.objects.create(author=alice, title="Hello", body="first")
 
 
 @pytest.fixture

@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def post(alice):
-    return Post.objects.create(author=alice, title="Hello", body="first")
-
-
-@pytest.fixture
 def dave(make_user):
     return make_user("dave")
 

@@ -11,16 +11,10 @@ from dm import selectors as dm_selectors
 from dm import services as dm_services
 from dm.models import Membership
 from notifications import selectors
-from social.models import Post
 from social.services import comment_create
 from tests.conftest import needs_postgres
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def post(alice):
-    return Post.objects.create(author=alice, title="Hello", body="first")
 
 
 def logged_in(user, **kwargs):
