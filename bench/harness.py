@@ -344,3 +344,23 @@ def wait_quiet(ctx: Context) -> None:
             return
         say(f"     machine busy ({busy}% of a core used by other processes); waiting")
         time.sleep(4.0)
+
+
+def postgres_database(ctx: Context, name: str | None = None) -> str | None:
+    """Create a fresh database (``--pg-database``, default ``social_bench``); return its URL, or None
+    when PostgreSQL is unreachable."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    name = name or ctx.args.pg_database
+    try:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL"
+        say(f"  PostgreSQL not usable ({exc.__class__.__name__}: {exc}); falling back to SQLite")
+        return None
+    return f"postgres://postgres@127.0.0.1:5432/{name}"

@@ -592,7 +592,138 @@ async def idle(cfg: Json, target: Target, window: CpuWindow) -> Json:
     return result
 
 
-SCENARIOS = {"fanout": fanout, "notify": notify, "dm": dm, "idle": idle}
+# -- scenario 6: cost per request on a year of data ---------------------------------------------
+class HttpClient:
+    """Keep-alive HTTP/1.1 GETs as one logged-in user (blocking: requests go one at a time)."""
+
+    def __init__(self, target: Target, session: str) -> None:
+        """One connection to the server, the session cookie on every request."""
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+        self.headers = {"Cookie": f"{target.cookie_name}={session}", "Host": f"127.0.0.1:{target.port}"}
+
+    def get(self, path: str) -> tuple[int, Json]:
+        """(status, decoded JSON body)."""
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        return response.status, json.loads(body) if body else {}
+
+
+async def costs(cfg: Json, target: Target, window: CpuWindow) -> Json:
+    """Each operation ``reps`` times, one at a time, as the heavy user; p50/p99 per operation.
+
+    Operations: history pages deep in the past (DM, room), sockets resuming 100 messages back
+    (DM, room), the bell's ``ready``, ``/api/conversations/``, deep ``/api/notifications/`` pages,
+    mark-all-read of the unread notifications (restored between runs, untimed), a DM send
+    (time to the echo, which the socket gets once the message is stored and published).
+    """
+    import psycopg
+
+    p = cfg["params"]
+    reps, warm = int(p["reps"]), int(p.get("warm", 3))
+    user, peer = p["user"], p["peer"]
+    http = HttpClient(target, user["session"])
+    timings: dict[str, list[int]] = {}
+    checks: dict[str, Any] = {}
+    path, headers = target.request(user, "/")
+
+    def timed(name: str, rep: int, started: int) -> None:
+        if rep >= warm:
+            timings.setdefault(name, []).append(time.perf_counter_ns() - started)
+
+    def cycle(values: list[int], rep: int) -> int:
+        return values[rep % len(values)]
+
+    async def ready(path: str) -> WSConn:
+        return await connect(target.port, path, headers, timeout=30)
+
+    for rep in range(warm + reps):
+        t0 = time.perf_counter_ns()
+        status, body = http.get(f"/api/messages/{peer['username']}/?before={cycle(p['dm_deep_before'], rep)}&limit=50")
+        timed("dm history page (before=)", rep, t0)
+        checks["dm history page (before=)"] = f"HTTP {status}, {len(body.get('results', []))} messages"
+        t0 = time.perf_counter_ns()
+        status, body = http.get(
+            f"/api/rooms/{p['room_slug']}/messages/?before={cycle(p['room_deep_before'], rep)}&limit=50"
+        )
+        timed("room history page (before=)", rep, t0)
+        checks["room history page (before=)"] = f"HTTP {status}, {len(body.get('results', []))} messages"
+        for name, ws_path in (
+            ("dm socket ready, replay of 100", f"/ws/dm/{peer['username']}/?after={p['dm_after_100']}"),
+            ("room socket ready, replay of 100", f"/ws/rooms/{p['room_slug']}/?after={p['room_after_100']}"),
+            ("bell socket ready (unread, inbox)", "/ws/notifications/"),
+        ):
+            t0 = time.perf_counter_ns()
+            conn = await ready(ws_path)
+            timed(name, rep, t0)
+            frame = await conn.ready
+            replayed = sum(1 for f in conn.pre_ready if f.get("type") in ("message", "notification"))
+            checks[name] = f"{replayed} replayed" + (
+                f", unread {frame.get('unread')}, inbox {frame.get('inbox_unread')}" if "unread" in frame else ""
+            )
+            conn.close()
+            await conn.closed
+        t0 = time.perf_counter_ns()
+        status, body = http.get("/api/conversations/")
+        timed("/api/conversations/ (500 conversations)", rep, t0)
+        checks["/api/conversations/ (500 conversations)"] = f"HTTP {status}, {len(body.get('results', []))} entries"
+        t0 = time.perf_counter_ns()
+        status, body = http.get(f"/api/notifications/?before={cycle(p['notifications_deep_before'], rep)}&limit=20")
+        timed("/api/notifications/ deep page", rep, t0)
+        checks["/api/notifications/ deep page"] = f"HTTP {status}, {len(body.get('results', []))} notifications"
+    # Mark-all-read: the unread rows are put back between runs, outside the timing.
+    restore = (
+        "UPDATE notifications_notification SET read_at = NULL WHERE id IN (SELECT id FROM notifications_notification"
+        " WHERE recipient_id = %(user)s ORDER BY id DESC LIMIT %(unread)s)"
+    )
+    got: Json = {}
+
+    def on_bell(conn: WSConn, payload: bytes, now: int) -> None:
+        frame = json.loads(payload)
+        if frame.get("type") == "unread" and frame.get("unread") == 0 and not got["done"].done():
+            got["done"].set_result(None)
+
+    bell = await connect(target.port, "/ws/notifications/", headers, on_message=on_bell, timeout=30)
+    with psycopg.connect(p["database_url"], autocommit=True) as db:
+        for rep in range(warm + int(p.get("mark_reps", reps))):
+            db.execute(restore, {"user": user["id"], "unread": p["unread"]})
+            got["done"] = asyncio.get_running_loop().create_future()
+            t0 = time.perf_counter_ns()
+            bell.send_json({"type": "mark_all_read"})
+            await asyncio.wait_for(got["done"], 30)
+            timed(f"mark all read ({p['unread']})", rep, t0)
+        db.execute(restore, {"user": user["id"], "unread": p["unread"]})
+    bell.close()
+    # A DM send: the sender's echo comes once the message is stored and published.
+    echoes: Json = {}
+
+    def on_dm(conn: WSConn, payload: bytes, now: int) -> None:
+        fields = token_fields(payload)
+        if fields is not None and fields[0] == cfg["tag"].encode() and fields[1] in echoes:
+            echoes.pop(fields[1]).set_result(None)
+
+    dm_conn = await connect(target.port, f"/ws/dm/{peer['username']}/", headers, on_message=on_dm, timeout=30)
+    for rep in range(warm + reps):
+        key = str(rep).encode()
+        echoes[key] = asyncio.get_running_loop().create_future()
+        t0 = time.perf_counter_ns()
+        dm_conn.send_json({"type": "message", "body": f"bm:{cfg['tag']}:{rep}:", "client_id": f"c{cfg['tag']}-{rep}"})
+        await asyncio.wait_for(echoes[key], 30)
+        timed("dm send (store + publish)", rep, t0)
+        await asyncio.sleep(0.02)
+    dm_conn.close()
+    http.conn.close()
+    return {
+        "reps": reps,
+        "operations": {
+            name: {**latency_summary(values), "check": checks.get(name)} for name, values in timings.items()
+        },
+    }
+
+
+SCENARIOS = {"fanout": fanout, "notify": notify, "dm": dm, "idle": idle, "costs": costs}
 
 
 async def amain(cfg: Json) -> Json:

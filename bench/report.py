@@ -21,6 +21,8 @@ TARGETS = {
     "dm_rate": 200,
     "dm_p99_ms": 25.0,
     "idle_kib_per_conn": 50.0,
+    "year_ratio": 1.5,
+    "year_p99_ms": 25.0,
 }
 
 
@@ -148,6 +150,24 @@ def targets(ctx: Context) -> list[Json]:
                 "measured": f"{s4['server_kib_per_conn']} KiB/socket ({s4['connections']} sockets), "
                 f"idle CPU {s4.get('server_cpu_pct')}%",
                 "met": s4["server_kib_per_conn"] <= TARGETS["idle_kib_per_conn"],
+            }
+        )
+    return out + year_targets(sc)
+
+
+def year_targets(sc: Json) -> list[Json]:
+    """Scenario 6: per operation, large/small p99 within 1.5x and the large p99 within 25 ms."""
+    out = []
+    for name, s in sc.get("6", {}).get("summary", {}).items():
+        if s.get("large_p99_ms") is None or s.get("small_p99_ms") is None:
+            continue
+        out.append(
+            {
+                "target": f"year of data, {name}: large/small p99 <= {TARGETS['year_ratio']}x "
+                f"and p99 <= {TARGETS['year_p99_ms']:.0f} ms",
+                "measured": f"p99 {s['small_p99_ms']} -> {s['large_p99_ms']} ms ({s['ratio_p99']}x); "
+                f"p50 {s['small_p50_ms']} -> {s['large_p50_ms']} ms",
+                "met": (s["ratio_p99"] or 99) <= TARGETS["year_ratio"] and s["large_p99_ms"] <= TARGETS["year_p99_ms"],
             }
         )
     return out
@@ -375,6 +395,42 @@ def render(results: Json) -> str:
             md_table(["server", "within limit", "keeps up"], fanout_summary_rows(servers)),
             "",
             md_table(FANOUT_HEADERS, fanout_rows({k: v for k, v in servers.items() if k.startswith("app/")})),
+        ]
+    if "6" in sc and "summary" in sc["6"]:
+        gen = {k: v.get("generated", {}) for k, v in sc["6"].get("sizes", {}).items()}
+        parts += [
+            "",
+            "**6. A year of data** (one request at a time as the heavy user; ms):",
+            "",
+            md_table(
+                ["database", "messages", "notifications", "generated in s"],
+                [
+                    [
+                        k,
+                        g.get("counts", {}).get("dm_message"),
+                        g.get("counts", {}).get("notifications_notification"),
+                        "reused" if g.get("reused") else g.get("seconds"),
+                    ]
+                    for k, g in gen.items()
+                ],
+            ),
+            "",
+            md_table(
+                ["operation", "small p50", "small p99", "large p50", "large p99", "p50 x", "p99 x", "check (large)"],
+                [
+                    [
+                        name,
+                        s["small_p50_ms"],
+                        s["small_p99_ms"],
+                        s["large_p50_ms"],
+                        s["large_p99_ms"],
+                        s["ratio_p50"],
+                        s["ratio_p99"],
+                        s["check"],
+                    ]
+                    for name, s in sc["6"]["summary"].items()
+                ],
+            ),
         ]
     return "\n".join(parts) + "\n"
 
