@@ -6,6 +6,9 @@
     ``{"users": [{"id", "username", "session"}...], "cookie_name": ..., "room": slug}``.
 ``python -m bench.djtool count < {"prefixes": [...]}``
     prints, per body prefix, how many messages are stored and the first/last ``created_at``.
+``python -m bench.djtool storm < {"pairs": [[user_id, peer_id], ...], "room_users": [...], "room_slug": ...}``
+    the reconnect storm's conversations: a direct one per pair, the room users made members;
+    prints their ids and the newest message and notification ids (where a page's ``after`` starts).
 ``python -m bench.djtool year < {"user_id": 1, "peer_id": 2, "room_id": 1, "dm_id": 2}``
     on a database from ``bench.yeardata``: sessions for the user and the peer, and the ids the
     cost scenario starts from (pages deep in the past, resume points 100 messages back).
@@ -199,11 +202,37 @@ def year(cfg: Json) -> Json:
     }
 
 
+def storm(cfg: Json) -> Json:
+    """Direct conversations for the pairs, room memberships, and the ids a page would resume from."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Max
+
+    from dm.models import Conversation, Membership, Message
+    from dm.services import direct_conversation_get_or_create
+    from notifications.models import Notification
+
+    by_id = get_user_model().objects.in_bulk({u for pair in cfg["pairs"] for u in pair} | set(cfg["room_users"]))
+    direct = {
+        str(user): direct_conversation_get_or_create(user_a=by_id[user], user_b=by_id[peer]).pk
+        for user, peer in cfg["pairs"]
+    }
+    room = Conversation.objects.get(slug=cfg["room_slug"])
+    Membership.objects.bulk_create(
+        [Membership(conversation=room, user_id=user) for user in cfg["room_users"]], ignore_conflicts=True
+    )
+    return {
+        "direct": direct,
+        "room_id": room.pk,
+        "newest_message": Message.objects.aggregate(newest=Max("id"))["newest"] or 0,
+        "newest_notification": Notification.objects.aggregate(newest=Max("id"))["newest"] or 0,
+    }
+
+
 def main() -> None:
-    """Entry point: ``python -m bench.djtool setup|count|year`` with a JSON config on stdin."""
-    commands = {"setup": setup, "count": count, "year": year}
+    """Entry point: ``python -m bench.djtool setup|count|storm|year`` with a JSON config on stdin."""
+    commands = {"setup": setup, "count": count, "storm": storm, "year": year}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        raise SystemExit("usage: python -m bench.djtool setup|count|year < config.json")
+        raise SystemExit("usage: python -m bench.djtool setup|count|storm|year < config.json")
     cfg = json.load(sys.stdin)
     t0 = time.monotonic()
     _setup_django()

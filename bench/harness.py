@@ -268,7 +268,8 @@ def run_loadgen(ctx: Context, srv: Server, kind: str, scenario: str, params: Jso
     if out.returncode != 0 or not lines:
         return {"error": f"load generator exited {out.returncode}", "server_log": srv.log_tail()}
     result: Json = json.loads(lines[-1])
-    if srv.proc is not None and srv.proc.poll() is not None:
+    # A scenario that kills the server on purpose (the reconnect storm) says so.
+    if srv.proc is not None and srv.proc.poll() is not None and not params.get("kills_server"):
         result["error"] = f"server exited with {srv.proc.returncode}"
         result["server_log"] = srv.log_tail()
     return result

@@ -13,8 +13,11 @@ Progress goes to stderr; the result is one JSON object on the last line of stdou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -723,7 +726,212 @@ async def costs(cfg: Json, target: Target, window: CpuWindow) -> Json:
     }
 
 
-SCENARIOS = {"fanout": fanout, "notify": notify, "dm": dm, "idle": idle, "costs": costs}
+# -- scenario 7: reconnect storm ------------------------------------------------------------------
+# static/js/socket.js: after a network fault or a 1006/1011/1012 close, attempt n waits
+# uniform(0, min(30 s, 0.5 s * 2^(n-1))) + 0.25 s; 4429 waits 60-90 s; 4401/4403/4404 stop.
+STOP_CODES = {4401, 4403, 4404}
+FLOODING = 4429
+
+
+def backoff_s(attempt: int, code: int | None) -> float:
+    """socket.js's delay before reconnect number ``attempt`` (1, 2, ...) after a close with ``code``."""
+    import random
+
+    if code == FLOODING:
+        return 60.0 + random.random() * 30.0
+    return random.random() * min(30.0, 0.5 * 2 ** (attempt - 1)) + 0.25
+
+
+class StormSocket:
+    """One page's socket: reconnects as socket.js does, resuming with ``after=<newest id seen>``."""
+
+    def __init__(self, user: Json, path: str, kind: str, after: int) -> None:
+        """``kind`` is ``message`` (chat) or ``notification`` (bell): the frames it resumes by."""
+        self.user, self.path, self.kind, self.after = user, path, kind, after
+        self.seen: Counter[int] = Counter()
+        self.attempt = 0
+        self.conversation: int | None = None
+        self.ready_at: list[float] = []
+        self.closes: Counter[str] = Counter()
+        self.stopped_by: int | None = None
+        self.truncated = False
+
+    def take(self, frame: Any) -> None:
+        """Count a replayed or live frame this socket resumes by."""
+        if isinstance(frame, dict) and frame.get("type") == self.kind:
+            row_id = int(frame[self.kind]["id"])
+            self.seen[row_id] += 1
+            self.after = max(self.after, row_id)
+
+    def on_message(self, conn: WSConn, payload: bytes, now: int) -> None:
+        """Live frames."""
+        if self.kind.encode() in payload:
+            self.take(json.loads(payload))
+
+    async def life(self, target: Target, first: asyncio.Semaphore, stop: asyncio.Event) -> None:
+        """Connect, stay until closed, back off, reconnect; until ``stop``."""
+        resume = target.kind == "app"
+        while not stop.is_set():
+            query = f"?after={self.after}" if resume and self.after else ""
+            path, headers = target.request(self.user, self.path + query)
+            code: int | None = None
+            try:
+                if not self.ready_at:
+                    async with first:
+                        conn = await connect(target.port, path, headers, self.on_message, timeout=20)
+                else:
+                    conn = await connect(target.port, path, headers, self.on_message, timeout=20)
+            except HandshakeError as exc:
+                code = exc.close_code
+            except (OSError, TimeoutError):
+                code = None
+            else:
+                self.attempt = 0
+                self.ready_at.append(time.monotonic())
+                ready = await conn.ready
+                self.conversation = ready.get("conversation_id", self.conversation)
+                self.truncated = self.truncated or bool(ready.get("truncated"))
+                for frame in conn.pre_ready:
+                    self.take(frame)
+                closed = asyncio.ensure_future(asyncio.shield(conn.closed))
+                waiter = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({closed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if stop.is_set():
+                    conn.close()
+                    return
+                code = conn.close_code
+            self.closes[str(code)] += 1
+            if code in STOP_CODES:
+                self.stopped_by = code
+                return
+            self.attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff_s(self.attempt, code))
+
+
+def start_server(spec: Json) -> subprocess.Popen[bytes]:
+    """Start the replacement server (same command, environment and port) in its own session."""
+    with open(spec["log"], "ab") as log_file:
+        return subprocess.Popen(
+            spec["cmd"],
+            cwd=spec["cwd"],
+            env=spec["env"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the replacement server's process group, SIGKILL after a grace period."""
+    for sig, grace in ((signal.SIGTERM, 8.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+
+
+async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
+    """Open every socket, let a sender process send, SIGKILL the server, start it again, wait until
+    every socket is back and resumed, stop the sender; then check every socket for lost/doubled rows."""
+    p = cfg["params"]
+    sockets = [StormSocket(s["user"], s["path"], s["kind"], int(s["after"])) for s in p["sockets"]]
+    stop = asyncio.Event()
+    first = asyncio.Semaphore(int(p.get("concurrency", 32)))
+    lives = [asyncio.ensure_future(s.life(target, first, stop)) for s in sockets]
+    t0 = time.monotonic()
+
+    async def until(condition: Callable[[], bool], limit: float) -> bool:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            await asyncio.sleep(0.05)
+        return condition()
+
+    opened = await until(lambda: all(s.ready_at for s in sockets), float(p["connect_budget_s"]))
+    connect_s = round(time.monotonic() - t0, 2)
+    log(f"storm: {sum(bool(s.ready_at) for s in sockets)}/{len(sockets)} open in {connect_s} s")
+    result: Json = {"sockets": len(sockets), "connect_s": connect_s}
+    if not opened:
+        stop.set()
+        await asyncio.gather(*lives, return_exceptions=True)
+        return {**result, "error": "not every socket connected"}
+    await settle(cfg["pids"].get("server"), float(p.get("settle_max_s", 10.0)))
+    sender = None
+    if p.get("sender_cmd"):
+        sender = await asyncio.create_subprocess_exec(
+            *p["sender_cmd"],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **p.get("sender_env", {})},
+        )
+        assert sender.stdin is not None and sender.stdout is not None
+        sender.stdin.write(json.dumps({**p["sender_config"], "tag": cfg["tag"]}).encode())
+        sender.stdin.close()
+        await sender.stdout.readline()  # {"event": "start"}
+    await asyncio.sleep(float(p["kill_after_s"]))
+    before = [len(s.ready_at) for s in sockets]
+    os.kill(int(cfg["pids"]["server"]), signal.SIGKILL)
+    t_kill = time.monotonic()
+    replacement = start_server(p["server"])
+    try:
+        back = await until(
+            lambda: all(len(s.ready_at) > n or s.stopped_by for s, n in zip(sockets, before, strict=True)),
+            float(p["resume_deadline_s"]),
+        )
+        resumed_at = [s.ready_at[n] - t_kill for s, n in zip(sockets, before, strict=True) if len(s.ready_at) > n]
+        all_back_s = round(max(resumed_at), 2) if back and resumed_at else None
+        log(f"storm: {len(resumed_at)}/{len(sockets)} back; all within {all_back_s} s of the kill")
+        await asyncio.sleep(float(p.get("after_s", 2.0)))
+        sent: list[list[Any]] = []
+        if sender is not None:
+            sender.send_signal(signal.SIGINT)
+            assert sender.stdout is not None
+            done = json.loads((await asyncio.wait_for(sender.stdout.readline(), 60)) or b"{}")
+            await sender.wait()
+            sent = done.get("sent", [])
+        await asyncio.sleep(float(p.get("drain_s", 2.0)))
+        stop.set()
+        await asyncio.gather(*lives, return_exceptions=True)
+    finally:
+        stop_server(replacement)
+    expected: dict[tuple[str, int], set[int]] = {}
+    for kind, key, row_id in sent:
+        expected.setdefault((kind, key), set()).add(row_id)
+    lost = doubled = 0
+    for s in sockets:
+        key = s.conversation if s.kind == "message" else s.user["id"]
+        want = expected.get((s.kind, key), set())
+        lost += len(want - set(s.seen))
+        doubled += sum(1 for row_id, n in s.seen.items() if n > 1)
+    closes: Counter[str] = Counter()
+    for s in sockets:
+        closes.update(s.closes)
+    return {
+        **result,
+        "resumed": len(resumed_at),
+        "all_back_s": all_back_s,
+        "resume": latency_summary([int(x * 1e9) for x in resumed_at]),
+        "sent": len(sent),
+        "send_errors": sum(1 for kind, _, _ in sent if kind == "error"),
+        "expected_deliveries": sum(
+            len(expected.get((s.kind, s.conversation if s.kind == "message" else s.user["id"]), ())) for s in sockets
+        ),
+        "lost": lost,
+        "doubled": doubled,
+        "refused_flooding": sum(1 for s in sockets if s.closes.get(str(FLOODING))),
+        "stopped": dict(Counter(str(s.stopped_by) for s in sockets if s.stopped_by)),
+        "truncated": sum(1 for s in sockets if s.truncated),
+        "close_codes": dict(closes),
+        "attempts_max": max((sum(s.closes.values()) for s in sockets), default=0),
+    }
+
+
+SCENARIOS = {"fanout": fanout, "notify": notify, "dm": dm, "idle": idle, "costs": costs, "storm": storm}
 
 
 async def amain(cfg: Json) -> Json:

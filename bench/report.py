@@ -22,6 +22,8 @@ TARGETS = {
     "dm_p99_ms": 25.0,
     "idle_kib_per_conn": 50.0,
     "year_ratio": 1.5,
+    "storm_s": 15.0,
+    "storm_vs_p0": 3.0,
     "year_p99_ms": 25.0,
 }
 
@@ -152,7 +154,7 @@ def targets(ctx: Context) -> list[Json]:
                 "met": s4["server_kib_per_conn"] <= TARGETS["idle_kib_per_conn"],
             }
         )
-    return out + year_targets(sc)
+    return out + year_targets(sc) + storm_targets(sc)
 
 
 def year_targets(sc: Json) -> list[Json]:
@@ -171,6 +173,30 @@ def year_targets(sc: Json) -> list[Json]:
             }
         )
     return out
+
+
+def storm_targets(sc: Json) -> list[Json]:
+    """Scenario 7: every socket back and resumed in time, nothing lost or doubled, none refused."""
+    app = sc.get("7", {}).get("servers", {}).get("app")
+    if not app or "resumed" not in app:
+        return []
+    back = app.get("all_back_s")
+    return [
+        {
+            "target": f"reconnect storm ({app['sockets']} sockets, SIGKILL + restart): all back and resumed within "
+            f"{TARGETS['storm_s']:.0f} s and {TARGETS['storm_vs_p0']:.0f}x P0, 0 lost or doubled, none refused (4429)",
+            "measured": f"{app['resumed']}/{app['sockets']} back, all within {back} s ({app.get('vs_p0')}x P0); "
+            f"{app['sent']} sent, {app['lost']} lost, {app['doubled']} doubled, {app['refused_flooding']} refused",
+            "met": back is not None
+            and app["resumed"] == app["sockets"]
+            and back <= TARGETS["storm_s"]
+            and (app.get("vs_p0") or 99) <= TARGETS["storm_vs_p0"]
+            and app["lost"] == 0
+            and app["doubled"] == 0
+            and app["refused_flooding"] == 0
+            and app.get("send_errors", 0) == 0,
+        }
+    ]
 
 
 def md_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -430,6 +456,48 @@ def render(results: Json) -> str:
                     ]
                     for name, s in sc["6"]["summary"].items()
                 ],
+            ),
+        ]
+    if "7" in sc and "servers" in sc["7"]:
+        rows = []
+        for name, r in sc["7"]["servers"].items():
+            if "resumed" not in r:
+                rows.append([_label(name), r.get("error") or r.get("skipped")] + [None] * 10)
+                continue
+            rows.append(
+                [
+                    _label(name),
+                    r["sockets"],
+                    r["resumed"],
+                    r["all_back_s"],
+                    r["resume"]["p50_ms"],
+                    r["resume"]["p99_ms"],
+                    r["sent"],
+                    r["lost"],
+                    r["doubled"],
+                    r["refused_flooding"],
+                    r.get("vs_p0"),
+                ]
+            )
+        parts += [
+            "",
+            f"**7. Reconnect storm** ({sc['7']['sockets']} sockets, SIGKILL then restart; seconds from the kill):",
+            "",
+            md_table(
+                [
+                    "server",
+                    "sockets",
+                    "back",
+                    "all back s",
+                    "p50 (ms)",
+                    "p99 (ms)",
+                    "sent",
+                    "lost",
+                    "doubled",
+                    "refused 4429",
+                    "x P0",
+                ],
+                rows,
             ),
         ]
     return "\n".join(parts) + "\n"

@@ -59,6 +59,8 @@ PARAMS: dict[str, Json] = {
         "connect_budget_s": 120.0,
         "settle_max_s": 20.0,
         "year_reps": 200,
+        "storm_sockets": 5000,
+        "storm_rate": 20,
         "year_mark_reps": 50,
     },
     "quick": {
@@ -72,6 +74,8 @@ PARAMS: dict[str, Json] = {
         "connect_budget_s": 20.0,
         "settle_max_s": 5.0,
         "year_reps": 40,
+        "storm_sockets": 400,
+        "storm_rate": 20,
         "year_mark_reps": 10,
     },
 }

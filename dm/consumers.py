@@ -70,7 +70,8 @@ class ConversationConsumer(RealtimeConsumer):
 
     async def start(self) -> None:
         if self.after is not None:
-            replay, truncated = await database_sync_to_async(selectors.messages_after)(
+            # Not thread-sensitive, as guarded(): a restart's reconnects replay in parallel.
+            replay, truncated = await database_sync_to_async(selectors.messages_after, thread_sensitive=False)(
                 conversation_id=self.conversation.pk,
                 after_id=self.after,
                 limit=settings.REALTIME["RESUME_LIMIT"],
@@ -83,7 +84,7 @@ class ConversationConsumer(RealtimeConsumer):
                 self.replayed_up_to = message.pk
         else:
             truncated = False
-        await self.send_frame(await database_sync_to_async(self.ready_frame)(truncated))
+        await self.send_frame(await database_sync_to_async(self.ready_frame, thread_sensitive=False)(truncated))
 
     async def still_allowed(self) -> bool:
         return await database_sync_to_async(self.recheck)()
