@@ -28,7 +28,13 @@ Json = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 KINDS = ("p0", "p1", "app")
-LABEL = {"p0": "P0 websockets", "p1": "P1 naive", "app": "app", "app_many": "app notify_many"}
+LABEL = {
+    "p0": "P0 websockets",
+    "p1": "P1 naive",
+    "app": "app",
+    "app_many": "app notify_many",
+    "app_many_big": "app notify_many (big)",
+}
 CLIENT_SATURATED_PCT = 90.0
 NOISY_OTHER_PCT = 30.0
 
@@ -282,7 +288,7 @@ def synthetic_users(n: int) -> list[Json]:
 
 def max_users(ctx: Context) -> int:
     """How many users the selected scenarios need."""
-    return max(1000, int(ctx.params["idle_connections"]))
+    return max(1000, int(ctx.params["idle_connections"]), int(ctx.params.get("notify_many_users", 0)))
 
 
 def djtool(ctx: Context, command: str, cfg: Json, timeout: float = 300.0) -> Json:
