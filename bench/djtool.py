@@ -6,8 +6,8 @@
     ``{"users": [{"id", "username", "session"}...], "cookie_name": ..., "room": slug}``.
 ``python -m bench.djtool count < {"prefixes": [...]}``
     prints, per body prefix, how many messages are stored and the first/last ``created_at``.
-``python -m bench.djtool storm < {"pairs": [[user_id, peer_id], ...], "room_users": [...], "room_slug": ...}``
-    the reconnect storm's conversations: a direct one per pair, the room users made members;
+``python -m bench.djtool storm < {"pairs": [[user_id, peer_id], ...], "rooms": {slug: [user_id, ...]}}``
+    the reconnect storm's conversations: a direct one per pair, the rooms with their members;
     prints their ids and the newest message and notification ids (where a page's ``after`` starts).
 ``python -m bench.djtool year < {"user_id": 1, "peer_id": 2, "room_id": 1, "dm_id": 2}``
     on a database from ``bench.yeardata``: sessions for the user and the peer, and the ids the
@@ -203,7 +203,7 @@ def year(cfg: Json) -> Json:
 
 
 def storm(cfg: Json) -> Json:
-    """Direct conversations for the pairs, room memberships, and the ids a page would resume from."""
+    """Direct conversations for the pairs, rooms and their members, and the ids a page would resume from."""
     from django.contrib.auth import get_user_model
     from django.db.models import Max
 
@@ -211,18 +211,23 @@ def storm(cfg: Json) -> Json:
     from dm.services import direct_conversation_get_or_create
     from notifications.models import Notification
 
-    by_id = get_user_model().objects.in_bulk({u for pair in cfg["pairs"] for u in pair} | set(cfg["room_users"]))
+    members = {u for users in cfg["rooms"].values() for u in users}
+    by_id = get_user_model().objects.in_bulk({u for pair in cfg["pairs"] for u in pair} | members)
     direct = {
         str(user): direct_conversation_get_or_create(user_a=by_id[user], user_b=by_id[peer]).pk
         for user, peer in cfg["pairs"]
     }
-    room = Conversation.objects.get(slug=cfg["room_slug"])
-    Membership.objects.bulk_create(
-        [Membership(conversation=room, user_id=user) for user in cfg["room_users"]], ignore_conflicts=True
-    )
+    rooms = {}
+    for slug, users in cfg["rooms"].items():
+        _room(by_id[users[0]], slug)
+        room = Conversation.objects.get(slug=slug)
+        Membership.objects.bulk_create(
+            [Membership(conversation=room, user_id=user) for user in users], ignore_conflicts=True
+        )
+        rooms[slug] = room.pk
     return {
         "direct": direct,
-        "room_id": room.pk,
+        "rooms": rooms,
         "newest_message": Message.objects.aggregate(newest=Max("id"))["newest"] or 0,
         "newest_notification": Notification.objects.aggregate(newest=Max("id"))["newest"] or 0,
     }

@@ -154,11 +154,12 @@ def push_storm(cfg: Json) -> None:
     users = get_user_model().objects.in_bulk(
         [cfg["room_sender"], *(peer for _, peer in cfg["dm_pairs"]), *cfg["notify_users"]]
     )
-    room = Conversation.objects.get(pk=cfg["room_id"])
+    rooms = list(Conversation.objects.filter(pk__in=cfg["room_ids"]).order_by("pk"))
     directs = Conversation.objects.in_bulk([conversation for conversation, _ in cfg["dm_pairs"]])
     sends: list[Callable[[int], tuple[str, int, int]]] = []
 
     def room_message(n: int) -> tuple[str, int, int]:
+        room = rooms[n % len(rooms)]
         body = f"bm:{cfg['tag']}:room:{n}"
         result = message_send(sender=users[cfg["room_sender"]], conversation=room, body=body, client_id=None)
         return "message", room.pk, result.message.pk

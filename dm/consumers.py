@@ -84,7 +84,9 @@ class ConversationConsumer(RealtimeConsumer):
                 self.replayed_up_to = message.pk
         else:
             truncated = False
-        await self.send_frame(await database_sync_to_async(self.ready_frame, thread_sensitive=False)(truncated))
+        # On the shared thread, after this socket's presence entry: a room's ready snapshot and
+        # the join announcements of sockets opening beside it stay in one order.
+        await self.send_frame(await database_sync_to_async(self.ready_frame)(truncated))
 
     async def still_allowed(self) -> bool:
         return await database_sync_to_async(self.recheck)()

@@ -792,8 +792,7 @@ async def _announce(conversation: Conversation, frame: Any, version: int, *, to_
 
 async def presence_joined(*, conversation: Conversation, user: Any, channel_name: str) -> None:
     """A room socket opened: record it, and announce the user's join when it is news to the room."""
-    # Not thread-sensitive: every room socket of a restarted server enters at once.
-    version = await database_sync_to_async(presence_enter, thread_sensitive=False)(
+    version = await database_sync_to_async(presence_enter)(
         conversation_id=conversation.pk, user_id=user.pk, channel_name=channel_name
     )
     if version is not None:

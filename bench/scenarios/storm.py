@@ -1,7 +1,8 @@
 """Scenario 7, reconnect storm: N sockets on one server process, SIGKILL, start again, every client
 reconnecting as static/js/socket.js does, resuming with ``after``, while another process sends.
 
-Half the users have a bell and a DM socket, half a bell and a room socket. The sender process
+Half the users have a bell and a DM socket, half a bell and a socket in one of the rooms of
+``ROOM_MEMBERS``. The sender process
 (``bench.pushers storm``) stores room messages, DMs and notifications through the app's services
 the whole time; afterwards every socket is checked for lost and doubled rows. P0 (plain
 ``websockets``) goes through the same kill and restart with the same number of sockets.
@@ -15,13 +16,21 @@ from bench.harness import LABEL, PY, ROOT, Context, Json, djtool, run_loadgen, s
 from bench.report import TARGETS, ratio, table
 
 PEERS = 10  # the DM half talks to these users (their side of the pair is the sender process)
+# Members per room: a room socket's ready lists who is online, so one room of thousands would
+# measure that list (built per socket: quadratic in a storm) more than the accept path.
+ROOM_MEMBERS = 50
 
 
-def sockets_for(users: list[Json], peers: list[Json], room: str, after: Json | None) -> list[Json]:
-    """A bell and a chat socket per user: even users a DM with a peer, odd users the room."""
+def room_slug(i: int) -> str:
+    """The room of user number ``i`` (an odd one)."""
+    return f"storm-{i // 2 // ROOM_MEMBERS}"
+
+
+def sockets_for(users: list[Json], peers: list[Json], after: Json | None) -> list[Json]:
+    """A bell and a chat socket per user: even users a DM with a peer, odd users their room."""
     out = []
     for i, user in enumerate(users):
-        chat = f"/ws/dm/{peers[i % len(peers)]['username']}/" if i % 2 == 0 else f"/ws/rooms/{room}/"
+        chat = f"/ws/dm/{peers[i % len(peers)]['username']}/" if i % 2 == 0 else f"/ws/rooms/{room_slug(i)}/"
         out += [
             {"user": user, "path": "/ws/notifications/", "kind": "notification", "after": (after or {}).get("note", 0)},
             {"user": user, "path": chat, "kind": "message", "after": (after or {}).get("message", 0)},
@@ -52,7 +61,7 @@ def run(ctx: Context) -> Json:
         with server(ctx, "p0", "memory", "storm") as srv:
             params = {
                 **common,
-                "sockets": sockets_for(users[:n_users], users[n_users:], "bench-room", None),
+                "sockets": sockets_for(users[:n_users], users[n_users:], None),
                 "server": {"cmd": srv.cmd, "env": srv.env, "cwd": str(ROOT), "log": str(srv.log_path)},
             }
             ctx.runs += 1
@@ -61,8 +70,11 @@ def run(ctx: Context) -> Json:
         users, peers = ctx.app_users[:n_users], ctx.app_users[n_users : n_users + PEERS]
         room_sender = ctx.app_users[n_users + PEERS]
         pairs = [[u["id"], peers[i % PEERS]["id"]] for i, u in enumerate(users) if i % 2 == 0]
-        room_users = [u["id"] for i, u in enumerate(users) if i % 2 == 1] + [room_sender["id"]]
-        setup = djtool(ctx, "storm", {"pairs": pairs, "room_users": room_users, "room_slug": ctx.room})
+        rooms: dict[str, list[int]] = {}
+        for i, u in enumerate(users):
+            if i % 2 == 1:
+                rooms.setdefault(room_slug(i), [room_sender["id"]]).append(u["id"])
+        setup = djtool(ctx, "storm", {"pairs": pairs, "rooms": rooms})
         after = {"message": setup["newest_message"], "note": setup["newest_notification"]}
         # The app's own flood limits, not the bench's raised ones: the storm must not trip them.
         saved = dict(ctx.app_env)
@@ -74,14 +86,14 @@ def run(ctx: Context) -> Json:
             with server(ctx, "app", ctx.args.layer, "storm") as srv:
                 params = {
                     **common,
-                    "sockets": sockets_for(users, peers, ctx.room or "bench-room", after),
+                    "sockets": sockets_for(users, peers, after),
                     "server": {"cmd": srv.cmd, "env": srv.env, "cwd": str(ROOT), "log": str(srv.log_path)},
                     "sender_cmd": [PY, "-m", "bench.pushers", "storm"],
                     "sender_env": srv.env,
                     "sender_config": {
                         "rate": ctx.params["storm_rate"],
                         "mix": {"room": 1, "dm": 6, "notification": 3},
-                        "room_id": setup["room_id"],
+                        "room_ids": sorted(setup["rooms"].values()),
                         "room_sender": room_sender["id"],
                         "dm_pairs": [[setup["direct"][str(user)], peer] for user, peer in pairs],
                         "notify_users": [u["id"] for u in users],
