@@ -783,8 +783,10 @@ class StormSocket:
                     conn = await connect(target.port, path, headers, self.on_message, timeout=20)
             except HandshakeError as exc:
                 code = exc.close_code
-            except (OSError, TimeoutError):
-                code = None
+                if code is None:
+                    reason = "dropped before ready" if exc.status == 101 else f"HTTP {exc.status}"
+            except (OSError, TimeoutError) as exc:
+                code, reason = None, type(exc).__name__
             else:
                 self.attempt = 0
                 self.ready_at.append(time.monotonic())
@@ -801,7 +803,8 @@ class StormSocket:
                     conn.close()
                     return
                 code = conn.close_code
-            self.closes[str(code)] += 1
+                reason = "closed without a code"
+            self.closes[str(code) if code is not None else reason] += 1
             if code in STOP_CODES:
                 self.stopped_by = code
                 return
@@ -832,6 +835,18 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace)
+
+
+async def first_accept(port: int, since: float) -> float:
+    """Seconds from ``since`` until something accepts TCP connections on the port."""
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return round(time.monotonic() - since, 2)
 
 
 async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
@@ -877,7 +892,13 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
     before = [len(s.ready_at) for s in sockets]
     os.kill(int(cfg["pids"]["server"]), signal.SIGKILL)
     t_kill = time.monotonic()
-    replacement = start_server(p["server"])
+    standby = p.get("standby")
+    # Failover: the clients' next connects reach a second process that was running all along (a
+    # proxy in front would do that); restart: the same command starts again on the same port.
+    replacement = None if standby else start_server(p["server"])
+    if standby:
+        target.port = int(standby["port"])
+    accepting = asyncio.ensure_future(first_accept(target.port, t_kill))
     try:
         back = await until(
             lambda: all(len(s.ready_at) > n or s.stopped_by for s, n in zip(sockets, before, strict=True)),
@@ -898,7 +919,9 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
         stop.set()
         await asyncio.gather(*lives, return_exceptions=True)
     finally:
-        stop_server(replacement)
+        accepting.cancel()
+        if replacement is not None:
+            stop_server(replacement)
     expected: dict[tuple[str, int], set[int]] = {}
     for kind, key, row_id in sent:
         expected.setdefault((kind, key), set()).add(row_id)
@@ -913,6 +936,8 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
         closes.update(s.closes)
     return {
         **result,
+        "mode": "failover" if standby else "restart",
+        "accepting_s": accepting.result() if accepting.done() and not accepting.cancelled() else None,
         "resumed": len(resumed_at),
         "all_back_s": all_back_s,
         "resume": latency_summary([int(x * 1e9) for x in resumed_at]),

@@ -196,7 +196,8 @@ def storm_targets(sc: Json) -> list[Json]:
     back = app.get("all_back_s")
     return [
         {
-            "target": f"reconnect storm ({app['sockets']} sockets, SIGKILL + restart): all back and resumed within "
+            "target": f"reconnect storm ({app['sockets']} sockets, SIGKILL + {app.get('mode', 'restart')}): all back "
+            "and resumed within "
             f"{TARGETS['storm_s']:.0f} s and {TARGETS['storm_vs_p0']:.0f}x P0, 0 lost or doubled, none refused (4429)",
             "measured": f"{app['resumed']}/{app['sockets']} back, all within {back} s ({app.get('vs_p0')}x P0); "
             f"{app['sent']} sent, {app['lost']} lost, {app['doubled']} doubled, {app['refused_flooding']} refused",
@@ -475,12 +476,13 @@ def render(results: Json) -> str:
         rows = []
         for name, r in sc["7"]["servers"].items():
             if "resumed" not in r:
-                rows.append([_label(name), r.get("error") or r.get("skipped")] + [None] * 10)
+                rows.append([_label(name), r.get("error") or r.get("skipped")] + [None] * 11)
                 continue
             rows.append(
                 [
                     _label(name),
                     r["sockets"],
+                    r.get("accepting_s"),
                     r["resumed"],
                     r["all_back_s"],
                     r["resume"]["p50_ms"],
@@ -494,7 +496,9 @@ def render(results: Json) -> str:
             )
         parts += [
             "",
-            f"**7. Reconnect storm** ({sc['7']['sockets']} sockets, SIGKILL then restart; seconds from the kill):",
+            f"**7. Reconnect storm** ({sc['7']['sockets']} sockets, SIGKILL then "
+            f"{'fail-over to a second process' if sc['7'].get('mode') == 'failover' else 'restart'};"
+            " seconds from the kill; 'accepting' = until the port took connections again):",
             "",
             md_table(
                 [

@@ -233,6 +233,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="scenario 6: keep NAME_small/NAME_large when they already hold the year's data (migrated again)",
     )
+    p.add_argument(
+        "--storm-failover",
+        action="store_true",
+        help="scenario 7: the clients fail over to a second running process instead of the killed one restarting",
+    )
     p.add_argument("--year-seed", type=int, default=19, help="scenario 6: bench.yeardata's seed (default 19)")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--idle-connections", type=int, help="override the socket count of scenario 4")

@@ -11,8 +11,23 @@ the whole time; afterwards every socket is checked for lost and doubled rows. P0
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from bench.harness import LABEL, PY, ROOT, Context, Json, djtool, run_loadgen, say, server, synthetic_users, wait_quiet
+from bench.harness import (
+    LABEL,
+    PY,
+    ROOT,
+    Context,
+    Json,
+    Server,
+    djtool,
+    run_loadgen,
+    say,
+    server,
+    synthetic_users,
+    wait_quiet,
+)
 from bench.report import TARGETS, ratio, table
 
 PEERS = 10  # the DM half talks to these users (their side of the pair is the sender process)
@@ -38,6 +53,16 @@ def sockets_for(users: list[Json], peers: list[Json], after: Json | None) -> lis
     return out
 
 
+@contextmanager
+def standby(ctx: Context, kind: str, layer: str, wanted: bool) -> Iterator[Server | None]:
+    """A second server of the same kind for ``--storm-failover``, else None."""
+    if not wanted:
+        yield None
+        return
+    with server(ctx, kind, layer, "storm-standby") as spare:
+        yield spare
+
+
 def run(ctx: Context) -> Json:
     """The storm on the app (with its sender) and on P0."""
     if not ctx.redis_url:
@@ -54,15 +79,17 @@ def run(ctx: Context) -> Json:
         "concurrency": 32,
         "kills_server": True,
     }
+    failover = ctx.args.storm_failover
     if "p0" in ctx.args.servers:
         wait_quiet(ctx)
-        say("  -> P0 websockets")
+        say("  -> P0 websockets" + (" (fail over to a second process)" if failover else ""))
         users = synthetic_users(n_users + PEERS)
-        with server(ctx, "p0", "memory", "storm") as srv:
+        with server(ctx, "p0", "memory", "storm") as srv, standby(ctx, "p0", "memory", failover) as spare:
             params = {
                 **common,
                 "sockets": sockets_for(users[:n_users], users[n_users:], None),
                 "server": {"cmd": srv.cmd, "env": srv.env, "cwd": str(ROOT), "log": str(srv.log_path)},
+                "standby": {"port": spare.port} if spare else None,
             }
             ctx.runs += 1
             res["p0"] = run_loadgen(ctx, srv, "p0", "storm", params, f"st{ctx.runs}", 120.0 + n / 5)
@@ -81,13 +108,17 @@ def run(ctx: Context) -> Json:
         for key in [k for k in ctx.app_env if k.startswith("WS_")]:
             del ctx.app_env[key]
         wait_quiet(ctx)
-        say("  -> app (its default flood limits)")
+        say("  -> app (its default flood limits)" + (" (fail over to a second process)" if failover else ""))
         try:
-            with server(ctx, "app", ctx.args.layer, "storm") as srv:
+            with (
+                server(ctx, "app", ctx.args.layer, "storm") as srv,
+                standby(ctx, "app", ctx.args.layer, failover) as spare,
+            ):
                 params = {
                     **common,
                     "sockets": sockets_for(users, peers, after),
                     "server": {"cmd": srv.cmd, "env": srv.env, "cwd": str(ROOT), "log": str(srv.log_path)},
+                    "standby": {"port": spare.port} if spare else None,
                     "sender_cmd": [PY, "-m", "bench.pushers", "storm"],
                     "sender_env": srv.env,
                     "sender_config": {
@@ -108,17 +139,19 @@ def run(ctx: Context) -> Json:
     for r in res.values():
         r["vs_p0"] = ratio(r.get("all_back_s"), p0_back)
     say(
-        f"\nScenario 7: reconnect storm, {n} sockets on one process, SIGKILL and restart ({os.cpu_count()} cores;"
+        f"\nScenario 7: reconnect storm, {n} sockets on one process, SIGKILL and "
+        f"{'fail-over to a second process' if failover else 'restart'} ({os.cpu_count()} cores;"
         f" target: all back within {TARGETS['storm_s']:.0f} s and {TARGETS['storm_vs_p0']:.0f}x P0, 0 lost/doubled)"
     )
     table(
         [
             "server",
             "sockets",
+            "accepting s",
             "back",
             "all back s",
-            "p50 s",
-            "p99 s",
+            "p50 ms",
+            "p99 ms",
             "sent",
             "lost",
             "doubled",
@@ -130,6 +163,7 @@ def run(ctx: Context) -> Json:
             [
                 LABEL[k],
                 r.get("sockets"),
+                r.get("accepting_s"),
                 r.get("resumed"),
                 r.get("all_back_s"),
                 (r.get("resume") or {}).get("p50_ms"),
@@ -146,4 +180,4 @@ def run(ctx: Context) -> Json:
             for k, r in res.items()
         ],
     )
-    return {"sockets": n, "servers": res}
+    return {"sockets": n, "mode": "failover" if failover else "restart", "servers": res}
