@@ -776,11 +776,14 @@ class StormSocket:
             path, headers = target.request(self.user, self.path + query)
             code: int | None = None
             try:
+                # A browser waits as long as the server keeps the handshake open (daphne drops
+                # it after its connect timeout); a client that gave up sooner would only add
+                # abandoned handshakes to the server's queue.
                 if not self.ready_at:
                     async with first:
-                        conn = await connect(target.port, path, headers, self.on_message, timeout=20)
+                        conn = await connect(target.port, path, headers, self.on_message, timeout=60)
                 else:
-                    conn = await connect(target.port, path, headers, self.on_message, timeout=20)
+                    conn = await connect(target.port, path, headers, self.on_message, timeout=60)
             except HandshakeError as exc:
                 code = exc.close_code
                 if code is None:
@@ -880,6 +883,7 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
     if p.get("sender_cmd"):
         sender = await asyncio.create_subprocess_exec(
             *p["sender_cmd"],
+            limit=2**26,  # its last line lists every row it stored
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, **p.get("sender_env", {})},
