@@ -840,8 +840,17 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(grace)
 
 
-async def first_accept(port: int, since: float) -> float:
-    """Seconds from ``since`` until something accepts TCP connections on the port."""
+async def first_accept(port: int, since: float, refused_first: bool) -> float:
+    """Seconds from ``since`` until something accepts TCP connections on the port; with
+    ``refused_first``, only after a connect was refused once (the killed process may take a
+    moment to die, and its listening socket with it)."""
+    while refused_first:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            break
+        writer.close()
+        await asyncio.sleep(0.01)
     while True:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -902,7 +911,7 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
     replacement = None if standby else start_server(p["server"])
     if standby:
         target.port = int(standby["port"])
-    accepting = asyncio.ensure_future(first_accept(target.port, t_kill))
+    accepting = asyncio.ensure_future(first_accept(target.port, t_kill, refused_first=not standby))
     try:
         back = await until(
             lambda: all(len(s.ready_at) > n or s.stopped_by for s, n in zip(sockets, before, strict=True)),

@@ -504,6 +504,7 @@ def render(results: Json) -> str:
                 [
                     "server",
                     "sockets",
+                    "accepting s",
                     "back",
                     "all back s",
                     "p50 (ms)",

@@ -29,11 +29,6 @@ PING_INTERVAL = int(os.environ.get("DAPHNE_PING_INTERVAL", "20"))
 PING_TIMEOUT = int(os.environ.get("DAPHNE_PING_TIMEOUT", "30"))
 # Sockets live at most a day; channels-redis group_expiry is set above this.
 WEBSOCKET_TIMEOUT = 86400
-# How long a handshake may wait for the app to accept. daphne's 5 s default drops
-# handshakes that queued behind others when every tab reconnects at once (a
-# restart): the work already done for them is lost and their clients back off
-# for longer each time (docs/benchmarks.md, reconnect storm).
-WEBSOCKET_CONNECT_TIMEOUT = 30
 
 
 def daphne_argv(*, bind: str = "127.0.0.1", port: int | None = 8000, fd: int | None = None) -> list[str]:
@@ -52,8 +47,6 @@ def daphne_argv(*, bind: str = "127.0.0.1", port: int | None = 8000, fd: int | N
         str(PING_TIMEOUT),
         "--websocket_timeout",
         str(WEBSOCKET_TIMEOUT),
-        "--websocket_connect_timeout",
-        str(WEBSOCKET_CONNECT_TIMEOUT),
         "--application-close-timeout",
         "5",
         "social.asgi:application",
