@@ -1,5 +1,5 @@
 # Everything a newcomer needs: `make run` serves the site with demo data on
-# http://127.0.0.1:8000, `make test` runs the whole suite. Both set up .venv first:
+# http://127.0.0.1:8000 (and runs a job worker that prints email digests), `make test` runs the whole suite. Both set up .venv first:
 # `make venv` installs what the service runs with (requirements.txt), `make dev-venv`
 # adds the tests and tools (requirements-dev.txt). manage.py and social.serve read
 # .env when it exists (copy .env.example), so run, two-servers, superuser and every
@@ -34,7 +34,10 @@ migrate: venv
 run: migrate
 	$(DEV_ENV) $(PY) manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT)/ (Ctrl-C stops it). An admin for /admin/: make superuser"
-	$(DEV_ENV) $(PY) -m social.serve --port $(PORT)
+	@# A background-job worker (email digests on the console, pruning) beside daphne; both stop together.
+	@$(DEV_ENV) SITE_URL=http://127.0.0.1:$(PORT) $(PY) manage.py jobs_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	$(DEV_ENV) SITE_URL=http://127.0.0.1:$(PORT) $(PY) -m social.serve --port $(PORT)
 
 # An account for /admin/ (the admin actions in the docs), in the database .env names.
 superuser: migrate
@@ -50,9 +53,10 @@ lint: dev-venv
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
 browser-deps:
-	@if [ -x /usr/bin/chromium ]; then echo "chromium present"; \
-	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "run as root (or sudo apt-get install chromium) to enable browser tests"; fi
+	@# fonts-noto-color-emoji: the chat's reaction emoji in screenshots (not tofu boxes).
+	@if [ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then echo "chromium present"; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji; \
+	else echo "run as root (or sudo apt-get install chromium fonts-noto-color-emoji) to enable browser tests"; fi
 	@# axe-core (pinned in package-lock.json), injected into pages by the browser tests.
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
 	else echo "no npm: the browser tests' accessibility checks are skipped"; fi

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -232,21 +233,29 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
     )
     log(f"fanout: {conn_stats['ok']}/{members} connected in {conn_stats['seconds']} s {conn_stats['errors'] or ''}")
     steps: list[Json] = []
-    sending = conns[:senders]
+    # Who may send in some step (with ``sender_rate``, as many as the top step needs).
+    sending = conns if p.get("sender_rate") else conns[:senders]
     if any(conn is None for conn in sending) or conn_stats["ok"] < members:
         await close_all(conns)
         return {"connect": conn_stats, "steps": steps, "error": "not all members connected"}
     conn_stats["settle_s"] = await settle(cfg["pids"].get("server"), float(p.get("settle_max_s", 20.0)))
 
     async def run_step(offered: int, step_no: int) -> Json:
-        """One step; ``step_no`` is unique per attempt so late frames of a retried step are ignored."""
+        """One step; ``step_no`` is unique per attempt so late frames of a retried step are ignored.
+
+        With ``sender_rate``, as many members send as keep each at or under that many messages a
+        second (a busy room: many people talking, each within the flood limits)."""
         rate = offered / members
         n = max(1, round(rate * float(p["step_s"])))
+        count = senders
+        if p.get("sender_rate"):
+            count = min(members, max(senders, math.ceil(rate / float(p["sender_rate"]))))
+        sending = conns[:count]
         state.update(step=step_no, count=0, lat=[], last=0, per_conn=[0] * members)
         closed_before = closed_stats(conns)["sockets_closed"]
 
         def send(i: int, intended: int, step_no: int = step_no) -> None:
-            sending[i % senders].send_text(
+            sending[i % count].send_text(
                 json.dumps(
                     {
                         "type": "message",
@@ -290,6 +299,7 @@ async def fanout(cfg: Json, target: Target, window: CpuWindow) -> Json:
         )
         row = {
             "offered_deliveries_per_s": offered,
+            "senders": count,
             "messages_per_s": round(rate, 2),
             "messages": n,
             "expected": expected,
@@ -595,7 +605,7 @@ async def idle(cfg: Json, target: Target, window: CpuWindow) -> Json:
     return result
 
 
-# -- scenario 6: cost per request on a year of data ---------------------------------------------
+# -- scenario 7: cost per request on a year of data ---------------------------------------------
 class HttpClient:
     """Keep-alive HTTP/1.1 GETs as one logged-in user (blocking: requests go one at a time)."""
 
@@ -726,7 +736,7 @@ async def costs(cfg: Json, target: Target, window: CpuWindow) -> Json:
     }
 
 
-# -- scenario 7: reconnect storm ------------------------------------------------------------------
+# -- scenario 8: reconnect storm ------------------------------------------------------------------
 # static/js/socket.js: after a network fault or a 1006/1011/1012 close, attempt n waits
 # uniform(0, min(30 s, 0.5 s * 2^(n-1))) + 0.25 s; 4429 waits 60-90 s; 4401/4403/4404 stop.
 STOP_CODES = {4401, 4403, 4404}

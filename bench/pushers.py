@@ -136,7 +136,7 @@ def push_p0(cfg: Json) -> None:
 
 
 def push_storm(cfg: Json) -> None:
-    """Scenario 7's other process: room messages, DMs and notifications at ``rate`` a second, round
+    """Scenario 8's other process: room messages, DMs and notifications at ``rate`` a second, round
     robin, through the app's services (stored, published on commit) until SIGINT; then every stored
     id, so the clients can be checked for lost and doubled ones."""
     import signal

@@ -17,6 +17,8 @@ TARGETS = {
     "fanout_vs_p1": 3.0,
     "fanout_vs_p0": 0.5,
     "fanout_p99_ms": 100.0,
+    "busy_room_vs_p0": 0.8,
+    "busy_room_p99_ms": 100.0,
     "notify_last_ms": 250.0,
     "dm_rate": 200,
     "dm_p99_ms": 25.0,
@@ -114,6 +116,19 @@ def targets(ctx: Context) -> list[Json]:
                 "met": ok,
             }
         )
+    s6 = sc.get("6", {}).get("summary", {}).get("app")
+    if s6 and "skipped" not in sc["6"]["servers"].get("app", {}):
+        out.append(
+            {
+                "target": "busy room (a sender per 10 msg/s): deliveries/s at p99 <= 100 ms, all delivered,"
+                " >= 0.8x P0's",
+                "measured": f"app {shown(s6['slo_deliveries_per_s'], s6['slo_lower_bound'])} within the limit "
+                f"(keeps up: {shown(s6['keepup_deliveries_per_s'], s6['keepup_lower_bound'])}); "
+                f"P0 within the limit: {shown(*sustained(sc['6']['servers'].get('p0', {}), 'ok'))}; "
+                f"ratio {s6['vs_p0']}x P0",
+                "met": (s6["vs_p0"] or 0) >= TARGETS["busy_room_vs_p0"],
+            }
+        )
     for kind, call in (("app", "notify() per user"), ("app_many", "notify_many() once")):
         s2 = sc.get("2", {}).get("summary", {}).get(kind)
         if s2 and s2.get("last_recipient_ms_median") is not None:
@@ -171,9 +186,9 @@ def targets(ctx: Context) -> list[Json]:
 
 
 def year_targets(sc: Json) -> list[Json]:
-    """Scenario 6: per operation, large/small p99 within 1.5x and the large p99 within 25 ms."""
+    """Scenario 7: per operation, large/small p99 within 1.5x and the large p99 within 25 ms."""
     out = []
-    for name, s in sc.get("6", {}).get("summary", {}).items():
+    for name, s in sc.get("7", {}).get("summary", {}).items():
         if s.get("large_p99_ms") is None or s.get("small_p99_ms") is None:
             continue
         out.append(
@@ -189,8 +204,8 @@ def year_targets(sc: Json) -> list[Json]:
 
 
 def storm_targets(sc: Json) -> list[Json]:
-    """Scenario 7: every socket back and resumed in time, nothing lost or doubled, none refused."""
-    app = sc.get("7", {}).get("servers", {}).get("app")
+    """Scenario 8: every socket back and resumed in time, nothing lost or doubled, none refused."""
+    app = sc.get("8", {}).get("servers", {}).get("app")
     if not app or "resumed" not in app:
         return []
     back = app.get("all_back_s")
@@ -436,11 +451,11 @@ def render(results: Json) -> str:
             "",
             md_table(FANOUT_HEADERS, fanout_rows({k: v for k, v in servers.items() if k.startswith("app/")})),
         ]
-    if "6" in sc and "summary" in sc["6"]:
-        gen = {k: v.get("generated", {}) for k, v in sc["6"].get("sizes", {}).items()}
+    if "7" in sc and "summary" in sc["7"]:
+        gen = {k: v.get("generated", {}) for k, v in sc["7"].get("sizes", {}).items()}
         parts += [
             "",
-            "**6. A year of data** (one request at a time as the heavy user; ms):",
+            "**7. A year of data** (one request at a time as the heavy user; ms):",
             "",
             md_table(
                 ["database", "messages", "notifications", "generated in s"],
@@ -468,13 +483,13 @@ def render(results: Json) -> str:
                         s["ratio_p99"],
                         s["check"],
                     ]
-                    for name, s in sc["6"]["summary"].items()
+                    for name, s in sc["7"]["summary"].items()
                 ],
             ),
         ]
-    if "7" in sc and "servers" in sc["7"]:
+    if "8" in sc and "servers" in sc["8"]:
         rows = []
-        for name, r in sc["7"]["servers"].items():
+        for name, r in sc["8"]["servers"].items():
             if "resumed" not in r:
                 rows.append([_label(name), r.get("error") or r.get("skipped")] + [None] * 11)
                 continue
@@ -496,8 +511,8 @@ def render(results: Json) -> str:
             )
         parts += [
             "",
-            f"**7. Reconnect storm** ({sc['7']['sockets']} sockets, SIGKILL then "
-            f"{'fail-over to a second process' if sc['7'].get('mode') == 'failover' else 'restart'};"
+            f"**8. Reconnect storm** ({sc['8']['sockets']} sockets, SIGKILL then "
+            f"{'fail-over to a second process' if sc['8'].get('mode') == 'failover' else 'restart'};"
             " seconds from the kill; 'accepting' = until the port took connections again):",
             "",
             md_table(

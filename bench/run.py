@@ -51,6 +51,7 @@ PARAMS: dict[str, Json] = {
             *(112000, 160000, 224000),
         ],
         "fanout_step_s": 3.0,
+        "busy_room_steps": [16000, 28000, 40000, 56000, 80000, 100000, 140000, 200000],
         "notify_reps": 3,
         "dm_steps": [50, 100, 200, 400, 800],
         "dm_step_s": 4.0,
@@ -67,6 +68,7 @@ PARAMS: dict[str, Json] = {
     "quick": {
         "fanout_steps": [500, 2000, 5000, 10000, 20000, 40000],
         "fanout_step_s": 2.0,
+        "busy_room_steps": [16000, 40000, 100000],
         "notify_reps": 1,
         "dm_steps": [100, 200],
         "dm_step_s": 3.0,
@@ -226,19 +228,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("BENCH_PG_DATABASE", "social_bench"),
         metavar="NAME",
         help="PostgreSQL database the run drops and creates (default social_bench, or $BENCH_PG_DATABASE);"
-        " scenario 6 adds NAME_small and NAME_large",
+        " scenario 7 adds NAME_small and NAME_large",
     )
     p.add_argument(
         "--year-reuse",
         action="store_true",
-        help="scenario 6: keep NAME_small/NAME_large when they already hold the year's data (migrated again)",
+        help="scenario 7: keep NAME_small/NAME_large when they already hold the year's data (migrated again)",
     )
     p.add_argument(
         "--storm-failover",
         action="store_true",
-        help="scenario 7: the clients fail over to a second running process instead of the killed one restarting",
+        help="scenario 8: the clients fail over to a second running process instead of the killed one restarting",
     )
-    p.add_argument("--year-seed", type=int, default=19, help="scenario 6: bench.yeardata's seed (default 19)")
+    p.add_argument("--year-seed", type=int, default=19, help="scenario 7: bench.yeardata's seed (default 19)")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--idle-connections", type=int, help="override the socket count of scenario 4")
     p.add_argument(

@@ -141,8 +141,10 @@ def statements(shape: Shape, seed: int) -> list[tuple[str, str]]:
         ),
         (
             "memberships",
-            f"""INSERT INTO dm_membership (conversation_id, user_id, last_read_id, joined_at)
-                SELECT {ROOM_ID}, u, 0, {start} FROM generate_series(1, {s.room_members}) u
+            f"""INSERT INTO dm_membership (conversation_id, user_id, last_read_id, joined_at, muted, emailed_up_to)
+                SELECT conversation_id, user_id, last_read_id, joined_at, false, 0 FROM (
+                SELECT {ROOM_ID} AS conversation_id, u AS user_id, 0 AS last_read_id, {start} AS joined_at
+                FROM generate_series(1, {s.room_members}) u
                 UNION ALL SELECT {DM_ID}, {HEAVY_USER}, 0, {start} UNION ALL SELECT {DM_ID}, {DM_PEER}, 0, {start}
                 UNION ALL SELECT c, {HEAVY_USER}, 0, {start} FROM generate_series(3, {s.heavy_conversations}) c
                 UNION ALL SELECT c, c, 0, {start} FROM generate_series(3, {s.heavy_conversations}) c
@@ -151,12 +153,12 @@ def statements(shape: Shape, seed: int) -> list[tuple[str, str]]:
                     UNION SELECT c, {pair_b("c")} FROM {others} c WHERE c % 10 <> 0
                     UNION SELECT c, {room_member("c", "j")} FROM {others} c,
                                  generate_series(0, {SMALL_ROOM_MEMBERS - 1}) j WHERE c % 10 = 0
-                ) pairs""",
+                ) pairs) memberships""",
         ),
         (
             "messages",
-            f"""INSERT INTO dm_message (id, conversation_id, sender_id, body, created_at)
-                SELECT i, conv, CASE
+            f"""INSERT INTO dm_message (id, version, deleted, reactions, conversation_id, sender_id, body, created_at)
+                SELECT i, i, false, '[]'::jsonb, conv, CASE
                          WHEN conv = {ROOM_ID} THEN 1 + {h("i", seed, 2)} % {s.room_members}
                          WHEN conv = {DM_ID} THEN CASE WHEN i % 2 = 0 THEN {HEAVY_USER} ELSE {DM_PEER} END
                          WHEN conv <= {s.heavy_conversations} THEN CASE WHEN i % 2 = 0 THEN {HEAVY_USER} ELSE conv END
@@ -189,8 +191,9 @@ def statements(shape: Shape, seed: int) -> list[tuple[str, str]]:
         ),
         (
             "notifications",
-            f"""INSERT INTO notifications_notification (id, recipient_id, kind, text, url, created_at, read_at)
-                SELECT i,
+            f"""INSERT INTO notifications_notification (id, count, actors, replaces, group_key,
+                                                       recipient_id, kind, text, url, created_at, read_at)
+                SELECT i, 1, '[]'::jsonb, '[]'::jsonb, '',
                        CASE WHEN {heavy_pick} THEN {HEAVY_USER} ELSE 2 + {h("i", seed, 7)} % {notified_others} END,
                        'system', 'Notification ' || i || ' of the year', '',
                        {start} + make_interval(secs => i * {year_s / s.notifications}),

@@ -111,6 +111,14 @@ def access_room_manage(user: Any, slug: str) -> Conversation:
     return room
 
 
+def access_membership(user: Any, conversation_id: int) -> Conversation:
+    """A conversation the user is a member of (pending invitees are not); NotFound otherwise."""
+    conversation = Conversation.objects.filter(pk=conversation_id, memberships__user=user).first()
+    if conversation is None:
+        raise NotFound("no such conversation")
+    return conversation
+
+
 def access_post(user: Any, conversation: Conversation) -> None:
     """Refuse unless the user may write to the conversation right now (active, member, not blocked in a DM).
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar, TypeVar
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from dm import access, selectors, services
+from dm import access, changes, selectors, services
+from dm.group_commit import GroupCommit
 from dm.models import Conversation
 from dm.presence import PresenceView
 from social.realtime import protocol
@@ -20,18 +21,21 @@ from social.realtime.batching import Batcher
 from social.realtime.consumers import Denied, RealtimeConsumer
 
 T = TypeVar("T")
-# A message frame as parsed: (body, client_id).
-Item = tuple[str, str | None]
+Item = protocol.Draft
 
 
 class ConversationConsumer(RealtimeConsumer):
-    """Messages, typing and read markers of one conversation."""
+    """Messages (and their edits, deletes and reactions), typing and read markers of one conversation."""
 
     frame_handlers: ClassVar[dict[str, str]] = {
         protocol.CLIENT_MESSAGE: "on_message",
         protocol.CLIENT_TYPING: "on_typing",
         protocol.CLIENT_READ: "on_read",
+        protocol.CLIENT_EDIT: "on_change",
+        protocol.CLIENT_DELETE: "on_change",
+        protocol.CLIENT_REACT: "on_change",
     }
+    resume_cursors: ClassVar[tuple[str, ...]] = ("after", "since")
 
     queued_frames: ClassVar[frozenset[str]] = frozenset({protocol.CLIENT_MESSAGE})
 
@@ -69,11 +73,15 @@ class ConversationConsumer(RealtimeConsumer):
         return [self.group]
 
     async def start(self) -> None:
-        if self.after is not None:
+        """Replay what the client missed (``since`` wins over ``after``), then ``ready``."""
+        truncated = False
+        if self.cursors["since"] is not None:
+            truncated = await self.replay_since(self.cursors["since"])
+        elif self.cursors["after"] is not None:
             # Not thread-sensitive, as guarded(): a restart's reconnects replay in parallel.
             replay, truncated = await database_sync_to_async(selectors.messages_after, thread_sensitive=False)(
                 conversation_id=self.conversation.pk,
-                after_id=self.after,
+                after_id=self.cursors["after"],
                 limit=settings.REALTIME["RESUME_LIMIT"],
                 hidden_senders=self.blocked,
             )
@@ -82,11 +90,35 @@ class ConversationConsumer(RealtimeConsumer):
                 await self.send_frame(protocol.message_frame(protocol.message_dict(message)))
                 # Groups were joined before this read: drop the live copy of anything replayed.
                 self.replayed_up_to = message.pk
-        else:
-            truncated = False
         # On the shared thread, after this socket's presence entry: a room's ready snapshot and
         # the join announcements of sockets opening beside it stay in one order.
         await self.send_frame(await database_sync_to_async(self.ready_frame)(truncated))
+
+    async def replay_since(self, since: int) -> bool:
+        """Every message changed or created after version ``since``, once, in its current state and
+        in version order: ``message`` when the client cannot have it (its id, which is its first
+        version, is past ``since``), else ``message_update``. True when it was cut to RESUME_LIMIT."""
+        replay, truncated = await database_sync_to_async(selectors.messages_since)(
+            conversation_id=self.conversation.pk,
+            since_version=since,
+            limit=settings.REALTIME["RESUME_LIMIT"],
+            hidden_senders=self.blocked,
+        )
+        if not replay and since > 0:
+            newest = await database_sync_to_async(selectors.newest_version)(conversation_id=self.conversation.pk)
+            if since > newest:
+                await self.send_error(
+                    protocol.INVALID, f"since is past this conversation's newest version ({newest}); reload it"
+                )
+        for message in replay:
+            await self.drained()
+            payload = protocol.message_dict(message)
+            frame = protocol.message_frame(payload) if message.pk > since else protocol.message_update_frame(payload)
+            await self.send_frame(frame)
+            # Numbers commit in order within a conversation (dm.versions): every
+            # live copy at or below the newest replayed version was replayed.
+            self.replayed_up_to = self.replayed_version = message.version
+        return truncated
 
     async def still_allowed(self) -> bool:
         return await database_sync_to_async(self.recheck)()
@@ -100,6 +132,10 @@ class ConversationConsumer(RealtimeConsumer):
         """Queue the message: the socket reads on while a batch is stored (see social.realtime.batching)."""
         await self.outbox.put(protocol.parse_message(frame))
 
+    async def on_change(self, frame: dict[str, Any]) -> None:
+        """An edit, delete or react; the service publishes the ``message_update``, refusals keep the socket open."""
+        await self.guarded(self.change_message, protocol.parse_change(frame))
+
     async def settle(self) -> None:
         if self.outbox is not None:
             await self.outbox.settle()
@@ -112,7 +148,7 @@ class ConversationConsumer(RealtimeConsumer):
 
     async def answer_message(self, item: Item, outcome: services.SendResult | Exception) -> None:
         """Echo a stored message to its sender, or say why it was not stored (a refusal closes)."""
-        _, client_id = item
+        client_id = item.client_id
         if isinstance(outcome, services.PostingRefused):
             await self.answer_failure(Denied(outcome.close_code, str(outcome)), client_id)
         elif isinstance(outcome, Exception):
@@ -138,6 +174,13 @@ class ConversationConsumer(RealtimeConsumer):
         await self.guarded(self.mark_read, message_id)
 
     # Sync work, run in the database thread.
+
+    def change_message(self, change: protocol.Change) -> None:
+        """Apply the change; the service checks access to the conversation (under its lock) and the message."""
+        try:
+            changes.message_change(user=self.user, conversation=self.conversation, change=change)
+        except services.PostingRefused as refused:
+            raise Denied(refused.close_code, str(refused)) from None
 
     def mark_read(self, message_id: int) -> None:
         """Re-check access, then move the read marker."""
@@ -199,6 +242,13 @@ class RoomConsumer(ConversationConsumer):
         return protocol.room_ready_frame(
             conversation_id=room.pk, room=protocol.room_dict(room), online=online, truncated=truncated
         )
+
+    async def send_messages(self, batch: list[Item]) -> list[services.SendResult | Exception]:
+        """Store and publish a batch together with the other sockets of the room in this process."""
+        if not settings.REALTIME["GROUP_COMMIT"]:
+            return await super().send_messages(batch)
+        submission = services.Submission(sender=self.user, drafts=batch, exclude_channel=self.channel_name)
+        return await GroupCommit.for_room(self.conversation).send(submission)
 
     def wants(self, event: dict[str, Any]) -> bool:
         """Also drop a join or leave that is no news to this socket's client."""

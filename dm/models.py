@@ -1,4 +1,4 @@
-"""Conversations (direct pairs and rooms), members with read markers, invitations, messages, blocks.
+"""Conversations (direct pairs and rooms), members with read markers, invitations, messages, reactions, blocks.
 
 Direct messages and rooms are one concept with two kinds: a Conversation with
 Memberships and Messages. Each membership carries the member's read marker.
@@ -52,6 +52,11 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     # Id of the newest message this member has read; only ever moves forward.
     last_read_id = models.BigIntegerField(default=0)
+    # Muted: still delivered to open windows and counted in its own unread,
+    # but out of the bell's inbox total, no mentions, no email.
+    muted = models.BooleanField(default=False)
+    # Id of the newest message taken into an email digest for this member.
+    emailed_up_to = models.BigIntegerField(default=0)
     joined_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -79,6 +84,15 @@ class RoomInvitation(models.Model):
 
 
 class Message(models.Model):
+    """A chat message; edits, deletes and reactions change it in place under a new ``version``.
+
+    ``version`` comes from the same counter as ids (the table's id sequence):
+    a new message's version is its id, and every change takes the next
+    number. So a client that has seen up to version V has seen exactly the
+    messages with id <= V, which is how a ``?since=`` replay tells a message
+    the client cannot have yet from an update of one it has.
+    """
+
     # Not indexed alone: (conversation, id) leads with it, and with both the planner
     # could read a whole conversation through this one to count a few unread.
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
@@ -86,10 +100,27 @@ class Message(models.Model):
     body = models.TextField(max_length=bounds.MESSAGE_BODY_CHARS)
     created_at = models.DateTimeField(auto_now_add=True)
     client_id = models.CharField(max_length=bounds.CLIENT_ID_CHARS, null=True, blank=True)
+    # No default: only the message services number a message (dm.versions).
+    version = models.BigIntegerField()
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # A tombstone: the body and reactions are gone, the row keeps its place.
+    deleted = models.BooleanField(default=False)
+    # Not a database index of its own: the partial one below covers the few rows that reply.
+    reply_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    # The reactions summary as the message object carries it, rewritten from
+    # the Reaction rows by each toggle (under the conversation's lock), so
+    # reading history costs no query per message.
+    reactions = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["conversation", "id"], name="message_conversation_id")]
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="message_conversation_id"),
+            models.Index(fields=["conversation", "version"], name="message_conversation_version"),
+            models.Index(fields=["reply_to"], name="message_reply_to", condition=models.Q(reply_to__isnull=False)),
+        ]
         constraints = [
             # Idempotent sends: a resent client_id finds the stored message.
             models.UniqueConstraint(
@@ -101,6 +132,21 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender_id} in {self.conversation_id}: {self.body[:40]}"
+
+
+class Reaction(models.Model):
+    """One user's reaction with one emoji to one message (a toggle adds or removes the row)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    emoji = models.CharField(max_length=bounds.EMOJI_BYTES)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "user", "emoji"], name="reaction_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.emoji} {self.message_id}"
 
 
 class Block(models.Model):

@@ -14,6 +14,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
+from notifications.services import mentioned_user_ids
 from social.realtime import protocol
 
 # The reads below run on every message and every frame a chat socket acts
@@ -26,8 +27,8 @@ _USER = get_user_model()._meta.db_table
 
 # The unread rule, the one place it is written: a message ``m`` is unread for
 # ``reader`` (membership ``mb``) when it is past their read marker, not their
-# own, and not from someone they have blocked.
-_UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s
+# own, not deleted, and not from someone they have blocked.
+_UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s AND NOT m.deleted
       AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"""
 # The reader's unread messages in one of their conversations (membership ``mb``):
 # a correlated subquery, so each conversation is counted from its
@@ -37,14 +38,17 @@ _UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s
 _UNREAD_IN_MEMBERSHIP_SQL = (
     f"(SELECT COUNT(*) FROM {_MESSAGE} m WHERE m.conversation_id = mb.conversation_id AND {_UNREAD_SQL})"
 )
-# The reader's unread direct messages over all their DMs (the bell's inbox total).
+# The reader's unread direct messages over all their DMs they have not muted (the bell's inbox total).
 # The kind is a primary-key probe per membership, not a join that scans every conversation;
 # the cast keeps PostgreSQL's SUM an integer (it is NUMERIC).
 INBOX_UNREAD_SQL = f"""
     SELECT CAST(COALESCE(SUM({_UNREAD_IN_MEMBERSHIP_SQL}), 0) AS BIGINT) FROM {_MEMBERSHIP} mb
-    WHERE mb.user_id = %(reader)s
+    WHERE mb.user_id = %(reader)s AND NOT mb.muted
       AND (SELECT c.kind FROM {_CONVERSATION} c WHERE c.id = mb.conversation_id) = '{Conversation.Kind.DIRECT.value}'
 """
+# 1 when a new message in ``conversation`` raises ``reader``'s inbox total (they have not muted it), else 0.
+INBOX_COUNTS_NEW_SQL = f"""(SELECT COUNT(*) FROM {_MEMBERSHIP}
+    WHERE conversation_id = %(conversation)s AND user_id = %(reader)s AND NOT muted)"""
 # The reader's unread messages per conversation they are in (their conversation list).
 _UNREAD_BY_CONVERSATION_SQL = f"""
     SELECT mb.conversation_id, {_UNREAD_IN_MEMBERSHIP_SQL} FROM {_MEMBERSHIP} mb WHERE mb.user_id = %(reader)s
@@ -65,6 +69,12 @@ _IS_ACTIVE_SQL = f"EXISTS(SELECT 1 FROM {_USER} WHERE id = %(poster)s AND is_act
 # True while ``poster`` may write to ``conversation``.
 POSTING_ALLOWED_SQL = f"{_IS_ACTIVE_SQL} AND {_IS_MEMBER_SQL} AND NOT {_IS_BLOCKED_SQL}"
 _POSTING_RIGHTS_SQL = f"SELECT {_IS_ACTIVE_SQL}, {_IS_MEMBER_SQL}, {_IS_BLOCKED_SQL}"
+
+
+def room_posting_allowed_sql(poster: str) -> str:
+    """The posting rule for a room (no peer, so no block applies) with ``poster`` an SQL
+    expression, for statements that store several senders' messages at once."""
+    return POSTING_ALLOWED_SQL.replace("%(poster)s", poster).replace("%(peer)s", "NULL")
 
 
 def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -88,6 +98,28 @@ def unread_by_conversation(*, user_id: int) -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(_UNREAD_BY_CONVERSATION_SQL, {"reader": user_id})
         return {conversation_id: unread for conversation_id, unread in cursor.fetchall() if unread}
+
+
+def muted_member_ids(*, conversation_id: int) -> frozenset[int]:
+    """Ids of the members who muted the conversation (no mention notifications, no email for them)."""
+    return frozenset(
+        Membership.objects.filter(conversation_id=conversation_id, muted=True).values_list("user_id", flat=True)
+    )
+
+
+def is_muted(*, conversation_id: int, user_id: int) -> bool:
+    """True when the user is a member who muted the conversation."""
+    return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id, muted=True).exists()
+
+
+def direct_is_muted(*, user_id: int, peer_id: int) -> bool:
+    """True when the user muted their direct conversation with ``peer_id`` (False before it exists)."""
+    return Membership.objects.filter(
+        user_id=user_id,
+        muted=True,
+        conversation__kind=Conversation.Kind.DIRECT,
+        conversation__memberships__user_id=peer_id,
+    ).exists()
 
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:
@@ -138,13 +170,22 @@ def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -
     return PostingRights(active=bool(active), member=bool(member), blocked=bool(blocked))
 
 
+def room_ids(*, user_id: int) -> list[int]:
+    """Ids of the rooms the user is a member of."""
+    return list(
+        Membership.objects.filter(user_id=user_id, conversation__kind=Conversation.Kind.ROOM).values_list(
+            "conversation_id", flat=True
+        )
+    )
+
+
 def is_member(*, conversation_id: int, user_id: int) -> bool:
     """True when the user belongs to the conversation."""
     return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id).exists()
 
 
 def _messages(conversation_id: int, hidden_senders: frozenset[int]) -> QuerySet[Message]:
-    messages = Message.objects.filter(conversation_id=conversation_id).select_related("sender")
+    messages = Message.objects.filter(conversation_id=conversation_id).select_related("sender", "reply_to__sender")
     return messages.exclude(sender_id__in=hidden_senders) if hidden_senders else messages
 
 
@@ -165,6 +206,35 @@ def messages_after(
     """The newest ``limit`` messages with id > ``after_id``, oldest first, and whether older ones were cut."""
     page = list(_messages(conversation_id, hidden_senders).filter(id__gt=after_id).order_by("-id")[: limit + 1])
     return page[:limit][::-1], len(page) > limit
+
+
+def messages_since(
+    *, conversation_id: int, since_version: int, limit: int, hidden_senders: frozenset[int] = frozenset()
+) -> tuple[list[Message], bool]:
+    """Every message whose version is greater than ``since_version``, in its current state, in
+    version order: the newest ``limit`` of them, and whether older ones were cut."""
+    page = list(
+        _messages(conversation_id, hidden_senders).filter(version__gt=since_version).order_by("-version")[: limit + 1]
+    )
+    return page[:limit][::-1], len(page) > limit
+
+
+def mention_recipients(*, conversation_id: int, sender_id: int, text: str) -> list[int]:
+    """Ids of the members an ``@username`` in the sender's message names: not the sender, not
+    someone who blocked the sender, not someone who muted the conversation."""
+    named = mentioned_user_ids(text) - {sender_id}
+    if not named:
+        return []
+    blockers = Block.objects.filter(blocked_id=sender_id).values("blocker_id")
+    members = Membership.objects.filter(conversation_id=conversation_id, user_id__in=named, muted=False).exclude(
+        user_id__in=blockers
+    )
+    return sorted(members.values_list("user_id", flat=True))
+
+
+def newest_version(*, conversation_id: int) -> int:
+    """The highest message version in the conversation (0 when it has no messages)."""
+    return Message.objects.filter(conversation_id=conversation_id).aggregate(newest=Max("version"))["newest"] or 0
 
 
 def newest_message_id(*, conversation_id: int) -> int | None:
@@ -268,10 +338,14 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
         .exclude(conversation__kind=Conversation.Kind.DIRECT, conversation__last_message_at__isnull=True)
         .annotate(last_id=Subquery(newest_visible))
         .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
-        .values_list("conversation_id", "conversation__kind", "conversation__name", "conversation__slug", "last_id")
+        .values_list(
+            "conversation_id", "conversation__kind", "conversation__name", "conversation__slug", "muted", "last_id"
+        )
     )
     unread = unread_by_conversation(user_id=user_id)
-    last = Message.objects.select_related("sender").in_bulk([row[4] for row in memberships if row[4]])
+    last = Message.objects.select_related("sender", "reply_to__sender").in_bulk(
+        [row[5] for row in memberships if row[5]]
+    )
     direct_ids = [row[0] for row in memberships if row[1] == Conversation.Kind.DIRECT]
     peers = dict(
         Membership.objects.filter(conversation_id__in=direct_ids)
@@ -279,7 +353,7 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
         .values_list("conversation_id", "user__username")
     )
     results = []
-    for conversation_id, kind, name, slug, last_id in memberships:
+    for conversation_id, kind, name, slug, muted, last_id in memberships:
         if kind == Conversation.Kind.DIRECT:
             title = peers.get(conversation_id, "")
             url = f"/messages/{title}/"
@@ -295,6 +369,7 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
                 url=url,
                 unread=unread.get(conversation_id, 0),
                 last_message=protocol.message_dict(message) if message else None,
+                muted=muted,
             )
         )
     return results

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,9 +25,10 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
-from dm import selectors
+from dm import selectors, versions
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
-from notifications.services import notify
+from notifications.models import Notification
+from notifications.services import notify, notify_many
 from social.realtime import limits, protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
 from social.realtime.publish import group_send, group_send_many, run_sync, send_on_commit
@@ -70,6 +72,18 @@ def conversation_group(conversation: Conversation) -> str:
     return room_group(conversation.pk)
 
 
+def conversation_event(conversation: Conversation, frame: Any, *, bell: bool = False, **fields: Any) -> Any:
+    """The relay event of a frame for the conversation's group.
+
+    A room's events say which room they are from, because its members' bell
+    sockets listen on the room's group too: they take only the events marked
+    ``bell`` (new messages) and drop the rest (typing, reads, presence, changes).
+    """
+    if conversation.kind == Conversation.Kind.ROOM:
+        fields.update(room=conversation.pk, bell=bell)
+    return protocol.relay_event(frame, **fields)
+
+
 def _access_check_on_commit(*user_ids: int) -> None:
     # Sockets cache who may talk where; make every socket of these users re-check
     # once the change is visible to them, so removed or blocked users are cut off at once.
@@ -99,7 +113,7 @@ def direct_conversation_get_or_create(*, user_a: Any, user_b: Any) -> Conversati
 
 def _stored(conversation: Conversation, sender: Any, client_ids: list[str]) -> dict[str, Message]:
     """The sender's stored messages in the conversation with these client_ids, by client_id."""
-    found = Message.objects.select_related("sender").filter(
+    found = Message.objects.select_related("sender", "reply_to__sender").filter(
         conversation=conversation, sender=sender, client_id__in=client_ids
     )
     return {message.client_id: message for message in found}
@@ -120,40 +134,68 @@ def _built_message(
     body: str,
     created_at: Any,
     client_id: str | None,
+    reply_to: Message | None,
 ) -> Message:
-    """The Message a store just inserted, without reading it back."""
-    message = Message.from_db(
-        connection.alias, _MESSAGE_COLUMNS, [pk, conversation.pk, sender.pk, body, created_at, client_id]
-    )
+    """The Message a store just inserted, without reading it back (its version is its id)."""
+    columns = {
+        "id": pk,
+        "conversation_id": conversation.pk,
+        "sender_id": sender.pk,
+        "body": body,
+        "created_at": created_at,
+        "client_id": client_id,
+        "version": pk,
+        "edited_at": None,
+        "deleted": False,
+        "reply_to_id": reply_to.pk if reply_to else None,
+        "reactions": [],
+    }
+    # from_db takes every column, in the model's order.
+    message = Message.from_db(connection.alias, _MODEL_COLUMNS, [columns[name] for name in _MODEL_COLUMNS])
     message.sender = sender
+    message.reply_to = reply_to
     return message
 
 
 # The insert and the conversation's activity stamp run on every message, so
 # they are SQL rather than ORM calls (1.3 ms of query building each on the
-# benchmark machine; see selectors for the reads).
-_MESSAGE_COLUMNS = ["id", "conversation_id", "sender_id", "body", "created_at", "client_id"]
+# benchmark machine; see selectors for the reads). A new message's version is
+# its id (dm.versions); the other columns start as the model's defaults.
+_MESSAGE = Message._meta.db_table
+_MESSAGE_COLUMNS = ["id", "version", "conversation_id", "sender_id", "body", "created_at", "client_id", "reply_to_id"]
+_MODEL_COLUMNS = [field.attname for field in Message._meta.concrete_fields]
+_NEW_MESSAGE_COLUMNS = f"{', '.join(_MESSAGE_COLUMNS)}, edited_at, deleted, reactions"
 _INSERT_MESSAGE_SQL = (
-    f"INSERT INTO {Message._meta.db_table} (conversation_id, sender_id, body, created_at, client_id)"
-    " VALUES (%(conversation)s, %(poster)s, %(body)s, %(created_at)s, %(client_id)s)"
+    f"INSERT INTO {_MESSAGE} ({_NEW_MESSAGE_COLUMNS.removeprefix('id, ')}) VALUES (0, %(conversation)s,"
+    " %(poster)s, %(body)s, %(created_at)s, %(client_id)s, %(reply_to)s, NULL, FALSE, '[]')"
 )
+_STAMP_VERSION_SQL = f"UPDATE {_MESSAGE} SET version = id WHERE id = %s"
 _TOUCH_CONVERSATION_SQL = (
     f"UPDATE {Conversation._meta.db_table} SET last_message_at = %(created_at)s WHERE id = %(conversation)s"
 )
 # PostgreSQL does it all in one statement, atomic on its own (no BEGIN and
-# COMMIT round trips): the insert, only while the sender may post; the stamp;
-# and in a DM the recipient's unread total, which the statement's snapshot
-# counts without the new message, hence + 1.
+# COMMIT round trips): the conversation's lock, only while the sender may
+# post; then the number (dm.versions: taken under the lock, so numbers commit
+# in order); the insert; the stamp; and in a DM the recipient's unread total,
+# which the statement's snapshot counts without the new message, hence + 1
+# (+ 0 when they muted the DM).
 _STORE_MESSAGE_POSTGRES_SQL = f"""
-    WITH stored AS (
-        INSERT INTO {Message._meta.db_table} (conversation_id, sender_id, body, created_at, client_id)
-        SELECT %(conversation)s, %(poster)s, %(body)s, %(created_at)s, %(client_id)s
-        WHERE {selectors.POSTING_ALLOWED_SQL}
+    WITH locked AS (
+        {versions.lock_conversation_sql(selectors.POSTING_ALLOWED_SQL)}
+    ), numbered AS (
+        SELECT {versions.NEXT_VERSION_POSTGRES_SQL} AS n FROM locked
+    ), stored AS (
+        INSERT INTO {_MESSAGE} ({_NEW_MESSAGE_COLUMNS})
+        SELECT n, n, %(conversation)s, %(poster)s, %(body)s, %(created_at)s, %(client_id)s, %(reply_to)s,
+               NULL, FALSE, '[]'
+        FROM numbered
         RETURNING id
     ), touched AS (
         {_TOUCH_CONVERSATION_SQL} AND EXISTS (SELECT 1 FROM stored)
     )
-    SELECT id, CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) + 1 END FROM stored
+    SELECT id, CASE WHEN %(peer)s::bigint IS NULL THEN NULL
+                    ELSE ({selectors.INBOX_UNREAD_SQL}) + {selectors.INBOX_COUNTS_NEW_SQL} END
+    FROM stored
 """
 
 
@@ -169,7 +211,13 @@ class PostingRefused(Exception):
 
 
 def _insert_message(
-    connection: Any, *, conversation: Conversation, sender: Any, body: str, client_id: str | None
+    connection: Any,
+    *,
+    conversation: Conversation,
+    sender: Any,
+    body: str,
+    client_id: str | None,
+    reply_to: Message | None,
 ) -> tuple[Message, int | None]:
     """Store the message if the sender may post: (message, the DM recipient's unread total or None).
 
@@ -182,10 +230,11 @@ def _insert_message(
         "body": body,
         "created_at": connection.ops.adapt_datetimefield_value(created_at),
         "client_id": client_id,
+        "reply_to": reply_to.pk if reply_to else None,
     }
     insert = _insert_message_postgres if connection.vendor == "postgresql" else _insert_message_portable
     pk, inbox_unread = insert(connection, params)
-    message = _built_message(connection, conversation, sender, pk, body, created_at, client_id)
+    message = _built_message(connection, conversation, sender, pk, body, created_at, client_id, reply_to)
     return message, inbox_unread
 
 
@@ -201,8 +250,8 @@ def _insert_message_postgres(connection: Any, params: dict[str, Any]) -> tuple[i
 
 
 def _insert_message_portable(connection: Any, params: dict[str, Any]) -> tuple[int, None]:
-    """The same as three statements (the caller's transaction makes them atomic); the unread
-    total is counted after the commit by ``message_events``."""
+    """The same as four statements (the caller's transaction makes them atomic, and on SQLite
+    serialises them: dm.versions); the unread total is counted after the commit by ``message_events``."""
     rights = selectors.posting_rights(
         conversation_id=params["conversation"], user_id=params["poster"], peer_id=params["peer"]
     )
@@ -212,19 +261,24 @@ def _insert_message_portable(connection: Any, params: dict[str, Any]) -> tuple[i
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_MESSAGE_SQL + (" RETURNING id" if returning else ""), params)
         pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+        cursor.execute(_STAMP_VERSION_SQL, [pk])
         cursor.execute(_TOUCH_CONVERSATION_SQL, params)
     return pk, None
 
 
-def message_store(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
+def message_store(
+    *, sender: Any, conversation: Conversation, body: str, client_id: str | None, reply_to: Message | None = None
+) -> SendResult:
     """Store a message without publishing it; a repeated client_id returns the stored message.
 
     Raises ``protocol.ProtocolError`` for a body or client_id the protocol
     refuses, and ``PostingRefused`` when the sender is not a member or, in a
     DM, either user has blocked the other (checked in the same statement as
-    the insert on PostgreSQL, so nothing slips in between).
+    the insert on PostgreSQL, so nothing slips in between). ``reply_to`` is
+    a message of this conversation (``reply_targets`` finds them).
     """
-    body, client_id = protocol.parse_message({"body": body, "client_id": client_id})
+    draft = protocol.parse_message({"body": body, "client_id": client_id})
+    body, client_id = draft.body, draft.client_id
     connection = connections[Message.objects.db]
     # One PostgreSQL statement needs no transaction of its own. Several do, and
     # inside a caller's transaction a savepoint keeps a refused insert from
@@ -235,7 +289,7 @@ def message_store(*, sender: Any, conversation: Conversation, body: str, client_
         # the unique constraint refused the row saves a query on every send.
         with nullcontext() if alone else transaction.atomic():
             message, inbox_unread = _insert_message(
-                connection, conversation=conversation, sender=sender, body=body, client_id=client_id
+                connection, conversation=conversation, sender=sender, body=body, client_id=client_id, reply_to=reply_to
             )
     except IntegrityError:
         # A resend, or the same client_id racing in from another tab: answer
@@ -248,19 +302,28 @@ def message_store(*, sender: Any, conversation: Conversation, body: str, client_
 
 
 # A batch of one sender's messages in one statement: the rows go in in the
-# batch's order (ids ascend with it), a client_id already stored (or repeated
-# within the batch) is skipped rather than failing the batch, and the first
-# row says whether the sender may post at all.
+# batch's order (ids ascend with it, numbered under the conversation's lock),
+# a client_id already stored (or repeated within the batch) is skipped rather
+# than failing the batch, and the first row says whether the sender may post at all.
 _STORE_MESSAGES_POSTGRES_SQL = f"""
     WITH allowed AS (
         SELECT {selectors.POSTING_ALLOWED_SQL} AS ok
+    ), locked AS (
+        {versions.lock_conversation_sql('SELECT ok FROM allowed')}
+    ), numbered AS (
+        SELECT {versions.NEXT_VERSION_POSTGRES_SQL} AS n, item.body, item.client_id, item.created_at, item.reply_to
+        FROM (
+            SELECT * FROM unnest(%(bodies)s::text[], %(client_ids)s::text[], %(created_ats)s::timestamptz[],
+                                 %(reply_tos)s::bigint[])
+                WITH ORDINALITY AS item(body, client_id, created_at, reply_to, position)
+            WHERE EXISTS (SELECT 1 FROM locked)
+            ORDER BY item.position
+        ) item
     ), stored AS (
-        INSERT INTO {Message._meta.db_table} (conversation_id, sender_id, body, created_at, client_id)
-        SELECT %(conversation)s, %(poster)s, item.body, item.created_at, item.client_id
-        FROM unnest(%(bodies)s::text[], %(client_ids)s::text[], %(created_ats)s::timestamptz[])
-            WITH ORDINALITY AS item(body, client_id, created_at, n)
-        WHERE (SELECT ok FROM allowed)
-        ORDER BY item.n
+        INSERT INTO {_MESSAGE} ({_NEW_MESSAGE_COLUMNS})
+        SELECT n, n, %(conversation)s, %(poster)s, body, created_at, client_id, reply_to, NULL, FALSE, '[]'
+        FROM numbered
+        ORDER BY n
         ON CONFLICT (conversation_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
         RETURNING id, client_id
     ), touched AS (
@@ -268,7 +331,8 @@ _STORE_MESSAGES_POSTGRES_SQL = f"""
         WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM stored)
     )
     SELECT allowed.ok, stored.id, stored.client_id,
-           CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) END
+           CASE WHEN %(peer)s::bigint IS NULL THEN NULL ELSE ({selectors.INBOX_UNREAD_SQL}) END,
+           {selectors.INBOX_COUNTS_NEW_SQL}
     FROM allowed LEFT JOIN stored ON true
     ORDER BY stored.id
 """
@@ -281,9 +345,14 @@ def stores_batches_in_one_statement() -> bool:
 
 
 def message_store_many(
-    *, sender: Any, conversation: Conversation, items: list[tuple[str, str | None]]
+    *,
+    sender: Any,
+    conversation: Conversation,
+    items: list[tuple[str, str | None]],
+    replies: list[Message | None] | None = None,
 ) -> list[SendResult | Exception]:
-    """Store one sender's (body, client_id) batch in order, as ``message_store`` would each.
+    """Store one sender's (body, client_id) batch in order, as ``message_store`` would each
+    (``replies``: per item the message it answers, or None).
 
     On PostgreSQL outside a transaction it is one statement, atomic on its own;
     elsewhere one ``message_store`` per item. Raises ``PostingRefused``
@@ -291,11 +360,13 @@ def message_store_many(
     (nothing stored) for an item the protocol refuses. An item whose client_id
     was already stored but could not be read back is the exception that says why.
     """
-    items = [protocol.parse_message({"body": body, "client_id": client_id}) for body, client_id in items]
+    drafts = [protocol.parse_message({"body": body, "client_id": client_id}) for body, client_id in items]
+    items = [(draft.body, draft.client_id) for draft in drafts]
+    replies = replies or [None] * len(items)
     if not stores_batches_in_one_statement():
         return [
-            message_store(sender=sender, conversation=conversation, body=body, client_id=client_id)
-            for body, client_id in items
+            message_store(sender=sender, conversation=conversation, body=body, client_id=client_id, reply_to=reply)
+            for (body, client_id), reply in zip(items, replies, strict=True)
         ]
     connection = connections[Message.objects.db]
     created_ats = [timezone.now() for _ in items]
@@ -304,6 +375,7 @@ def message_store_many(
         "bodies": [body for body, _ in items],
         "client_ids": [client_id for _, client_id in items],
         "created_ats": created_ats,
+        "reply_tos": [reply.pk if reply else None for reply in replies],
         "last_created_at": created_ats[-1],
     }
     with connection.cursor() as cursor:
@@ -311,10 +383,12 @@ def message_store_many(
         rows = cursor.fetchall()
     if not rows[0][0]:
         raise PostingRefused
-    stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before in rows if pk is not None]
+    stored = [(pk, client_id, unread_before) for _, pk, client_id, unread_before, _ in rows if pk is not None]
+    # Each stored message raises a DM recipient's total unless they muted the DM.
+    counts_new = rows[0][4]
     results: list[SendResult | Exception | None] = []
     created = 0
-    for (body, client_id), created_at in zip(items, created_ats, strict=True):
+    for (body, client_id), created_at, reply in zip(items, created_ats, replies, strict=True):
         # Rows come back in the batch's order; an item whose client_id does not
         # come next was skipped as already stored (None here, looked up below).
         if not stored or stored[0][1] != client_id:
@@ -322,11 +396,19 @@ def message_store_many(
             continue
         pk, _, unread_before = stored.pop(0)
         created += 1
-        message = _built_message(connection, conversation, sender, pk, body, created_at, client_id)
+        message = _built_message(connection, conversation, sender, pk, body, created_at, client_id, reply)
         # The statement's snapshot counted none of the batch's rows.
-        inbox_unread = None if unread_before is None else unread_before + created
+        inbox_unread = None if unread_before is None else unread_before + created * counts_new
         results.append(SendResult(message=message, created=True, inbox_unread=inbox_unread))
-    resent = [client_id for (_, client_id), result in zip(items, results, strict=True) if result is None]
+    return _resent_from_store(conversation, sender, [client_id for _, client_id in items], results)
+
+
+def _resent_from_store(
+    conversation: Conversation, sender: Any, client_ids: list[str | None], results: list[Any]
+) -> list[SendResult | Exception]:
+    """Answer the items a batch statement skipped as already stored (None in ``results``)
+    with the stored message."""
+    resent = [client_id for client_id, result in zip(client_ids, results, strict=True) if result is None]
     if not resent:
         return results
     # The batch is committed: a failure to read the resent ones back is
@@ -335,15 +417,17 @@ def message_store_many(
         existing, lookup_error = _stored(conversation, sender, resent), None
     except Exception as error:
         existing, lookup_error = {}, error
-    for index, ((_, client_id), result) in enumerate(zip(items, results, strict=True)):
+    answered: list[SendResult | Exception] = []
+    for client_id, result in zip(client_ids, results, strict=True):
         if result is None:
             message = existing.get(client_id)
-            results[index] = (
+            result = (
                 SendResult(message=message, created=False)
                 if message is not None
                 else lookup_error or IntegrityError(f"message {client_id!r} was neither stored nor found")
             )
-    return results
+        answered.append(result)
+    return answered
 
 
 def message_events(
@@ -363,8 +447,10 @@ def message_events(
     events = [
         (
             conversation_group(conversation),
-            protocol.relay_event(
+            conversation_event(
+                conversation,
                 protocol.message_frame(payload),
+                bell=True,
                 sender=message.sender_id,
                 seq=message.pk,
                 exclude_channel=exclude_channel,
@@ -380,44 +466,252 @@ def message_events(
     return events
 
 
-def _posting_refused(sender: Any, conversation: Conversation) -> PostingRefused:
-    """Why the store refused the sender (read after the refusal, so it says the current reason)."""
+def posting_refusal(sender: Any, conversation: Conversation) -> PostingRefused:
+    """Why a write of the sender was refused (read after the refusal, so it says the current reason)."""
     rights = selectors.posting_rights(
         conversation_id=conversation.pk, user_id=sender.pk, peer_id=_poster_params(conversation, sender)["peer"]
     )
     return PostingRefused(*(rights.refusal() or (protocol.CLOSE_FORBIDDEN, "you may not post here")))
 
 
+_NOT_A_REPLY_TARGET = "reply_to is not a message of this conversation that can be answered"
+
+
+def reply_targets(conversation: Conversation, drafts: list[protocol.Draft]) -> dict[int, Message]:
+    """The messages these drafts answer that may be answered: of this conversation, not deleted."""
+    ids = {draft.reply_to for draft in drafts if draft.reply_to is not None}
+    if not ids:
+        return {}
+    found = Message.objects.select_related("sender").filter(conversation=conversation, pk__in=ids, deleted=False)
+    return {message.pk: message for message in found}
+
+
 def _messages_store(
-    sender: Any, conversation: Conversation, items: list[tuple[str, str | None]], exclude_channel: str | None
+    sender: Any, conversation: Conversation, drafts: list[protocol.Draft], exclude_channel: str | None
 ) -> list[SendResult | Exception]:
     """Store a batch in order: per item its result (with the events that announce it) or why it failed.
 
-    On PostgreSQL a batch is one statement. Elsewhere each message is its
-    own; a refusal ends the batch and another failure answers only its own item.
+    A reply to a message not in this conversation (or deleted) is ``invalid``
+    in its place. On PostgreSQL the rest is one statement. Elsewhere each
+    message is its own; a refusal ends the batch and another failure answers
+    only its own item.
     """
-    if len(items) > 1 and stores_batches_in_one_statement():
+    targets = reply_targets(conversation, drafts)
+    refused = {
+        index: protocol.ProtocolError(protocol.INVALID, _NOT_A_REPLY_TARGET, draft.client_id)
+        for index, draft in enumerate(drafts)
+        if draft.reply_to is not None and draft.reply_to not in targets
+    }
+    storable = [(index, draft) for index, draft in enumerate(drafts) if index not in refused]
+    stored = _store_drafts(sender, conversation, [draft for _, draft in storable], targets) if storable else []
+    outcomes: list[SendResult | Exception] = []
+    results = iter(zip(storable, stored, strict=False))
+    pending = next(results, None)
+    for index in range(len(drafts)):
+        if index in refused:
+            outcomes.append(refused[index])
+        elif pending is not None and pending[0][0] == index:
+            outcomes.append(pending[1])
+            pending = next(results, None)
+        # A refusal ended the batch: the items after it are not answered.
+    _announce_created(conversation, outcomes, exclude_channel)
+    return outcomes
+
+
+def _store_drafts(
+    sender: Any, conversation: Conversation, drafts: list[protocol.Draft], targets: dict[int, Message]
+) -> list[SendResult | Exception]:
+    """Store drafts in order: a result per draft, or fewer when a refusal (the last) ended the batch."""
+    replies = [targets.get(draft.reply_to) if draft.reply_to is not None else None for draft in drafts]
+    if len(drafts) > 1 and stores_batches_in_one_statement():
         try:
-            outcomes = message_store_many(sender=sender, conversation=conversation, items=items)
+            return message_store_many(
+                sender=sender,
+                conversation=conversation,
+                items=[(draft.body, draft.client_id) for draft in drafts],
+                replies=replies,
+            )
         except PostingRefused:
-            return [_posting_refused(sender, conversation)]
+            return [posting_refusal(sender, conversation)]
         except Exception as error:
             # The statement stored all of the batch or none of it: each item is
             # answered with the error, and a resend with its client_id is
             # answered from the store if it was stored.
-            return [error] * len(items)
-    else:
-        outcomes = []
-        for body, client_id in items:
-            try:
-                outcomes.append(
-                    message_store(sender=sender, conversation=conversation, body=body, client_id=client_id)
+            return [error] * len(drafts)
+    outcomes: list[SendResult | Exception] = []
+    for draft, reply in zip(drafts, replies, strict=True):
+        try:
+            outcomes.append(
+                message_store(
+                    sender=sender, conversation=conversation, body=draft.body, client_id=draft.client_id, reply_to=reply
                 )
-            except PostingRefused:
-                outcomes.append(_posting_refused(sender, conversation))
-                break
-            except Exception as error:
-                outcomes.append(error)
+            )
+        except PostingRefused:
+            outcomes.append(posting_refusal(sender, conversation))
+            break
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def mentions_notify(*, message: Message, conversation: Conversation) -> list[int]:
+    """Tell each member named as ``@username`` in a new message, through the bell: one ``mention``
+    notification per user per message, not to the sender, a non-member, or someone who blocked
+    the sender. A failure is logged: the message is stored either way."""
+    if "@" not in message.body:
+        return []
+    try:
+        recipients = selectors.mention_recipients(
+            conversation_id=conversation.pk, sender_id=message.sender_id, text=message.body
+        )
+        if not recipients:
+            return []
+        sender_name = message.sender.username
+        if conversation.kind == Conversation.Kind.DIRECT:
+            text, url = f"{sender_name} mentioned you in a direct message", f"/messages/{sender_name}/"
+        else:
+            text, url = f"{sender_name} mentioned you in “{conversation.name}”", f"/rooms/{conversation.slug}/"
+        return notify_many(
+            recipients, text, url=f"{url}#message-{message.pk}", actor=message.sender, kind=Notification.Kind.MENTION
+        )
+    except Exception:
+        log.exception("mention notifications for message %s failed", message.pk)
+        return []
+
+
+# Several senders' batches in one room, in one statement: what
+# _STORE_MESSAGES_POSTGRES_SQL does for one sender, with the posting rule per
+# sender (a sender who may not post stores nothing; the others are unaffected).
+_STORE_ROOM_MESSAGES_POSTGRES_SQL = f"""
+    WITH items AS (
+        SELECT * FROM unnest(%(senders)s::bigint[], %(bodies)s::text[], %(client_ids)s::text[],
+                             %(created_ats)s::timestamptz[], %(reply_tos)s::bigint[])
+            WITH ORDINALITY AS item(sender, body, client_id, created_at, reply_to, position)
+    ), allowed AS (
+        SELECT DISTINCT poster.sender FROM unnest(%(posters)s::bigint[]) AS poster(sender)
+        WHERE {selectors.room_posting_allowed_sql("poster.sender")}
+    ), locked AS (
+        {versions.lock_conversation_sql("EXISTS (SELECT 1 FROM allowed)")}
+    ), numbered AS (
+        SELECT {versions.NEXT_VERSION_POSTGRES_SQL} AS n, item.*
+        FROM (
+            SELECT * FROM items
+            WHERE sender IN (SELECT sender FROM allowed) AND EXISTS (SELECT 1 FROM locked)
+            ORDER BY position
+        ) item
+    ), stored AS (
+        INSERT INTO {_MESSAGE} ({_NEW_MESSAGE_COLUMNS})
+        SELECT n, n, %(conversation)s, sender, body, created_at, client_id, reply_to, NULL, FALSE, '[]'
+        FROM numbered
+        ORDER BY n
+        ON CONFLICT (conversation_id, sender_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
+        RETURNING id, sender_id, client_id
+    ), touched AS (
+        UPDATE {Conversation._meta.db_table} SET last_message_at = %(last_created_at)s
+        WHERE id = %(conversation)s AND EXISTS (SELECT 1 FROM stored)
+    )
+    SELECT sender, NULL, NULL FROM allowed
+    UNION ALL
+    SELECT sender_id, id, client_id FROM stored
+    ORDER BY 2 NULLS FIRST
+"""
+
+
+@dataclass
+class Submission:
+    """One socket's batch for a room's group commit: its sender, drafts and socket."""
+
+    sender: Any
+    drafts: list[protocol.Draft]
+    exclude_channel: str | None
+
+
+def room_messages_store(
+    conversation: Conversation, submissions: list[Submission]
+) -> list[list[SendResult | Exception]]:
+    """Store several sockets' batches in one room, per submission its outcomes as
+    ``_messages_store`` gives them (with the events that announce each new message).
+
+    On PostgreSQL outside a transaction it is one statement for all of them, so a
+    busy room costs one insert (and, through ``messages_send_many``, one publish) per
+    tick instead of one per message; elsewhere each submission is stored on its own.
+    """
+    if len(submissions) == 1 or not stores_batches_in_one_statement():
+        return [_messages_store(s.sender, conversation, s.drafts, s.exclude_channel) for s in submissions]
+    all_drafts = [draft for submission in submissions for draft in submission.drafts]
+    targets = reply_targets(conversation, all_drafts)
+    # A reply to a message it may not answer is invalid in its place; the rest is stored.
+    storable: list[list[tuple[protocol.Draft, SendResult | Exception | None]]] = [
+        [
+            (draft, None)
+            if draft.reply_to is None or draft.reply_to in targets
+            else (draft, protocol.ProtocolError(protocol.INVALID, _NOT_A_REPLY_TARGET, draft.client_id))
+            for draft in submission.drafts
+        ]
+        for submission in submissions
+    ]
+    rows = [
+        (submission.sender, draft, timezone.now())
+        for submission, items in zip(submissions, storable, strict=True)
+        for draft, refused in items
+        if refused is None
+    ]
+    params = {
+        "conversation": conversation.pk,
+        # Every sender of the tick, also one whose drafts were all refused above (not a refusal to post).
+        "posters": [submission.sender.pk for submission in submissions],
+        "senders": [sender.pk for sender, _, _ in rows],
+        "bodies": [draft.body for _, draft, _ in rows],
+        "client_ids": [draft.client_id for _, draft, _ in rows],
+        "created_ats": [created_at for _, _, created_at in rows],
+        "reply_tos": [draft.reply_to for _, draft, _ in rows],
+        "last_created_at": rows[-1][2] if rows else timezone.now(),
+    }
+    connection = connections[Message.objects.db]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_STORE_ROOM_MESSAGES_POSTGRES_SQL, params)
+            result_rows = cursor.fetchall()
+    except Exception as error:
+        # All or nothing: each item is answered with the error (a resend is answered from the store).
+        return [[error] * len(submission.drafts) for submission in submissions]
+    allowed = {sender for sender, pk, _ in result_rows if pk is None}
+    stored: dict[int, list[tuple[int, str | None]]] = defaultdict(list)
+    for sender, pk, client_id in result_rows:
+        if pk is not None:
+            stored[sender].append((pk, client_id))
+    created_at_of = {id(draft): created_at for _, draft, created_at in rows}
+    outcomes = []
+    for submission, items in zip(submissions, storable, strict=True):
+        sender = submission.sender
+        if sender.pk not in allowed:
+            outcomes.append([posting_refusal(sender, conversation)])
+            continue
+        mine = stored[sender.pk]
+        results: list[SendResult | Exception | None] = []
+        for draft, refused in items:
+            if refused is not None:
+                results.append(refused)
+            elif mine and mine[0][1] == draft.client_id:
+                pk, _ = mine.pop(0)
+                reply = targets.get(draft.reply_to) if draft.reply_to is not None else None
+                message = _built_message(
+                    connection, conversation, sender, pk, draft.body, created_at_of[id(draft)], draft.client_id, reply
+                )
+                results.append(SendResult(message=message, created=True))
+            else:
+                results.append(None)
+        answered = _resent_from_store(conversation, sender, [draft.client_id for draft, _ in items], results)
+        _announce_created(conversation, answered, submission.exclude_channel)
+        outcomes.append(answered)
+    return outcomes
+
+
+def _announce_created(
+    conversation: Conversation, outcomes: list[SendResult | Exception], exclude_channel: str | None
+) -> None:
+    """Attach the events that announce each newly stored message, and tell the members it mentions."""
+    _requote(outcomes)
     for outcome in outcomes:
         if isinstance(outcome, SendResult) and outcome.created:
             try:
@@ -431,14 +725,66 @@ def _messages_store(
                 # The row is committed: it stays a success, echoed from the store
                 # without a broadcast (the others get it on resume).
                 log.exception("announcing message %s failed", outcome.message.pk)
+            mentions_notify(message=outcome.message, conversation=conversation)
+
+
+def _requote(outcomes: list[SendResult | Exception]) -> None:
+    """Quote each new reply's original as it is now that the reply is committed.
+
+    The originals were read before the insert waited for the conversation's
+    lock: an edit or delete that committed meanwhile restamped the replies it
+    could see, not this one, so its quote is read again here (one query).
+    """
+    replies = [
+        outcome.message
+        for outcome in outcomes
+        if isinstance(outcome, SendResult) and outcome.created and outcome.message.reply_to_id
+    ]
+    if not replies:
+        return
+    originals = Message.objects.select_related("sender").in_bulk([reply.reply_to_id for reply in replies])
+    for reply in replies:
+        reply.reply_to = originals.get(reply.reply_to_id)
+        if reply.reply_to is None:
+            reply.reply_to_id = None
+
+
+async def _publish(outcomes: list[SendResult | Exception]) -> None:
+    """Publish the new messages' events in one ``group_send_many`` and note which went out."""
+    events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
+    try:
+        delivered = iter(await group_send_many(events) if events else [])
+    except Exception:
+        # Stored all the same: each is echoed from the store with broadcast false.
+        log.exception("publishing %d events failed", len(events))
+        delivered = iter([False] * len(events))
+    for outcome in outcomes:
+        if isinstance(outcome, SendResult) and outcome.events:
+            # Whether the conversation's frame (the first) went out.
+            outcome.broadcast = [next(delivered) for _ in outcome.events][0]
+
+
+async def room_messages_send(
+    conversation: Conversation, submissions: list[Submission]
+) -> list[list[SendResult | Exception]]:
+    """Store several sockets' batches in one room (``room_messages_store``) and publish all of
+    them with one ``group_send_many``: the room's sockets get the tick's messages in one write."""
+    try:
+        outcomes = await database_sync_to_async(room_messages_store, thread_sensitive=False)(
+            conversation, submissions
+        )
+    except Exception as error:
+        log.exception("storing a group commit of %d batches failed", len(submissions))
+        return [[error] * len(submission.drafts) for submission in submissions]
+    await _publish([outcome for batch in outcomes for outcome in batch])
     return outcomes
 
 
 async def messages_send(
-    *, sender: Any, conversation: Conversation, items: list[tuple[str, str | None]], exclude_channel: str | None
+    *, sender: Any, conversation: Conversation, items: list[protocol.Draft], exclude_channel: str | None
 ) -> list[SendResult | Exception]:
-    """Store one sender's parsed (body, client_id) batch and publish it: per item its result or why
-    it failed (a ``PostingRefused``, which ends the batch, or the error).
+    """Store one sender's parsed batch and publish it: per item its result or why it failed (a
+    ``PostingRefused``, which ends the batch, or the error).
 
     One database hop stores the batch (one statement on PostgreSQL); the
     publish then goes out from the event loop, after the commit, as one
@@ -456,29 +802,23 @@ async def messages_send(
     except Exception as error:
         log.exception("storing %d messages of user %s failed", len(items), sender.pk)
         return [error] * len(items)
-    events = [event for outcome in outcomes if isinstance(outcome, SendResult) for event in outcome.events]
-    try:
-        delivered = iter(await group_send_many(events) if events else [])
-    except Exception:
-        # Stored all the same: each is echoed from the store with broadcast false.
-        log.exception("publishing %d events failed", len(events))
-        delivered = iter([False] * len(events))
-    for outcome in outcomes:
-        if isinstance(outcome, SendResult) and outcome.events:
-            # Whether the conversation's frame (the first) went out.
-            outcome.broadcast = [next(delivered) for _ in outcome.events][0]
+    await _publish(outcomes)
     return outcomes
 
 
 @transaction.atomic
-def message_send(*, sender: Any, conversation: Conversation, body: str, client_id: str | None) -> SendResult:
-    """Store a message and publish it when the transaction commits (for sync callers).
+def message_send(
+    *, sender: Any, conversation: Conversation, body: str, client_id: str | None, reply_to: Message | None = None
+) -> SendResult:
+    """Store a message, tell the members it mentions, and publish it when the transaction commits
+    (for sync callers).
 
-    Sockets use ``message_store`` and publish from the event loop instead.
+    Sockets use ``messages_send``, which publishes from the event loop instead.
     """
-    result = message_store(sender=sender, conversation=conversation, body=body, client_id=client_id)
+    result = message_store(sender=sender, conversation=conversation, body=body, client_id=client_id, reply_to=reply_to)
     if not result.created:
         return result
+    mentions_notify(message=result.message, conversation=conversation)
 
     def publish() -> None:
         # Publish only once the row is committed, so a receiver (or a resume) can
@@ -509,10 +849,11 @@ def read_mark(*, user: Any, conversation: Conversation, message_id: int) -> int 
         return None
     send_on_commit(
         conversation_group(conversation),
-        protocol.relay_event(protocol.read_frame(protocol.user_dict(user), target), sender=user.pk),
+        conversation_event(conversation, protocol.read_frame(protocol.user_dict(user), target), sender=user.pk),
     )
-    if conversation.kind == Conversation.Kind.DIRECT:
-        _inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
+    # The reader's bells (every tab) refresh their conversation list: the DM
+    # total, or a room's unread mark.
+    inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
     return target
 
 
@@ -523,15 +864,20 @@ def room_create(*, creator: Any, name: str, slug: str, private: bool) -> Convers
         kind=Conversation.Kind.ROOM, name=name, slug=slug, private=private, created_by=creator
     )
     Membership.objects.create(conversation=room, user=creator)
+    # The creator's bells start following the room.
+    _access_check_on_commit(creator.pk)
     return room
 
 
 def _add_member(conversation: Conversation, user: Any) -> Membership:
     # A new member starts with everything already said marked read.
     newest = selectors.newest_message_id(conversation_id=conversation.pk) or 0
-    membership, _ = Membership.objects.get_or_create(
+    membership, created = Membership.objects.get_or_create(
         conversation=conversation, user=user, defaults={"last_read_id": newest}
     )
+    if created:
+        # The new member's bells start following the room.
+        _access_check_on_commit(user.pk)
     return membership
 
 
@@ -616,7 +962,7 @@ def block_create(*, blocker: Any, blocked: Any) -> Block:
         raise ValueError("you cannot block yourself")
     block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     _access_check_on_commit(blocker.pk, blocked.pk)
-    _inbox_total_on_commit(blocker.pk)
+    inbox_total_on_commit(blocker.pk)
     return block
 
 
@@ -626,10 +972,20 @@ def block_delete(*, blocker: Any, blocked: Any) -> None:
     Block.objects.filter(blocker=blocker, blocked=blocked).delete()
     # The blocker's room sockets reload their blocked set and show the user again.
     _access_check_on_commit(blocker.pk)
-    _inbox_total_on_commit(blocker.pk)
+    inbox_total_on_commit(blocker.pk)
 
 
-def _inbox_total_on_commit(user_id: int, *, conversation_id: int | None = None) -> None:
+@transaction.atomic
+def conversation_mute_set(*, user: Any, conversation: Conversation, muted: bool) -> bool:
+    """Mute or unmute a conversation for one of its members; their inbox total follows at once."""
+    changed = Membership.objects.filter(conversation=conversation, user=user).exclude(muted=muted).update(muted=muted)
+    if changed and conversation.kind == Conversation.Kind.DIRECT:
+        inbox_total_on_commit(user.pk, conversation_id=conversation.pk)
+    return muted
+
+
+def inbox_total_on_commit(user_id: int, *, conversation_id: int | None = None) -> None:
+    """Publish the user's direct-message unread total once the transaction commits."""
     # The user's DM unread total changed (messages read, or a block made a
     # sender's messages stop or start counting): counted after the commit.
     send_on_commit(
@@ -769,7 +1125,9 @@ async def typing_due(*, user: Any, conversation: Conversation) -> bool:
 
 async def typing_publish(*, user: Any, conversation: Conversation) -> None:
     """Tell the conversation's other sockets that ``user`` is typing."""
-    event = protocol.relay_event(protocol.typing_frame(protocol.user_dict(user)), exclude_user=user.pk, sender=user.pk)
+    event = conversation_event(
+        conversation, protocol.typing_frame(protocol.user_dict(user)), exclude_user=user.pk, sender=user.pk
+    )
     await group_send(conversation_group(conversation), event)
 
 
@@ -780,7 +1138,8 @@ _leaving: set[asyncio.Task[None]] = set()
 async def _announce(conversation: Conversation, frame: Any, version: int, *, to_self: bool = False) -> None:
     """Publish a user's join or leave to the room's sockets (``to_self``: the user's own too)."""
     user_id = frame["user"]["id"]
-    event = protocol.relay_event(
+    event = conversation_event(
+        conversation,
         frame,
         exclude_user=None if to_self else user_id,
         sender=user_id,

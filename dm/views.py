@@ -15,8 +15,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from dm import access, selectors, services
 from dm.forms import RoomCreateForm, UsernameForm
+from dm.models import Conversation
 from social import throttle
-from social.http import api_view
+from social.http import api_view, muted_flag
 from social.realtime import protocol
 
 HISTORY_PAGE = 50
@@ -51,6 +52,15 @@ def _history(request: HttpRequest, conversation_id: int, hidden_senders: frozens
 def api_conversations(request: HttpRequest) -> JsonResponse:
     """The user's conversations, most recent activity first."""
     return JsonResponse({"results": selectors.conversation_list(user_id=request.user.pk)})
+
+
+@api_view("POST")
+def api_conversation_mute(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """``POST {"muted": true|false}``: mute or unmute a conversation you are a member of."""
+    muted = muted_flag(request)
+    conversation = access.access_membership(request.user, conversation_id)
+    muted = services.conversation_mute_set(user=request.user, conversation=conversation, muted=muted)
+    return JsonResponse({"muted": muted})
 
 
 @api_view("GET")
@@ -88,10 +98,37 @@ def direct(request: HttpRequest, username: str) -> HttpResponse:
     peer = _page_access(access.access_peer, request.user, username)
     context = {
         "peer": peer,
+        "muted": selectors.direct_is_muted(user_id=request.user.pk, peer_id=peer.pk),
         "i_blocked": selectors.has_blocked(blocker_id=request.user.pk, blocked_id=peer.pk),
         "blocked": selectors.blocked_between(user_a_id=request.user.pk, user_b_id=peer.pk),
     }
     return render(request, "dm/direct.html", context)
+
+
+def _mute_from_form(request: HttpRequest, conversation: Conversation) -> None:
+    muted = request.POST.get("muted") == "1"
+    services.conversation_mute_set(user=request.user, conversation=conversation, muted=muted)
+    flash.success(request, "Muted: this conversation no longer counts in your Messages badge, mentions and email."
+                  if muted else "Unmuted.")
+
+
+@login_required
+@require_POST
+def direct_mute(request: HttpRequest, username: str) -> HttpResponse:
+    """The DM page's Mute/Unmute button (``muted=1|0``)."""
+    conversation, peer = _page_access(access.access_direct, request.user, username)
+    _mute_from_form(request, conversation)
+    return redirect("dm:direct", username=peer.username)
+
+
+@login_required
+@require_POST
+def room_mute(request: HttpRequest, slug: str) -> HttpResponse:
+    """The room page's Mute/Unmute button (``muted=1|0``), for members."""
+    room = _page_access(access.access_room, request.user, slug)
+    _page_access(access.access_membership, request.user, room.pk)
+    _mute_from_form(request, room)
+    return redirect("dm:room", slug=room.slug)
 
 
 @login_required
@@ -148,6 +185,7 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "room": conversation,
         "is_member": is_member,
+        "muted": is_member and selectors.is_muted(conversation_id=conversation.pk, user_id=request.user.pk),
         "read_only": not is_member,
         "member_names": [member.username for member in mentionable],
         "can_manage": can_manage,

@@ -7,8 +7,10 @@
 It logs in through the allauth form (GET the page for the ``csrftoken`` cookie, POST
 the form), opens the bell (``/ws/notifications/``) and a DM (``/ws/dm/<user>/``) with
 the session cookie and an ``Origin`` header, sends a message with a ``client_id``,
-and keeps both sockets open. After a disconnect it reconnects with ``?after=<newest
-id it has>``, so it gets what it missed exactly once; it backs off with jitter on
+and keeps both sockets open. After a disconnect the bell reconnects with
+``?after=<newest notification id it has>`` and the DM with ``?since=<highest message
+version it has>``, so each gets what it missed (new messages, and edits, deletes and
+reactions of older ones) exactly once; it backs off with jitter on
 1000/1001/1006/1011/1012/4012/4429, reconnects at once on 4001, and stops on
 4401/4403/4404. Each event is printed as one JSON line on stdout.
 """
@@ -96,7 +98,10 @@ class Socket:
         self.on_frame = on_frame
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self.after: int | None = None  # the newest notification or message id seen
+        self.after: int | None = None  # the bell: the newest notification id seen
+        # DM and room sockets: the highest message version seen (protocol 1.1), so a
+        # reconnect also gets the edits, deletes and reactions it missed.
+        self.since: int | None = None
         self.connection: Any = None
         self.ready = asyncio.Event()
         self.stopped: int | None = None  # the close code that stopped it
@@ -104,7 +109,10 @@ class Socket:
     def url(self) -> str:
         """The socket's ws(s):// URL, with the resume point once there is one."""
         scheme, rest = self.base_url.split("://", 1)
-        query = f"?after={self.after}" if self.after is not None else ""
+        if self.since is not None:
+            query = f"?since={self.since}"
+        else:
+            query = f"?after={self.after}" if self.after is not None else ""
         return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{self.path}{query}"
 
     async def run(self) -> None:
@@ -154,9 +162,11 @@ class Socket:
 
     def receive(self, frame: dict[str, Any]) -> None:
         """Track the resume point, then hand the frame on."""
-        row = frame.get("notification") or (frame.get("message") if frame.get("type") == "message" else None)
-        if row is not None:
-            self.after = max(self.after or 0, row["id"])
+        if frame.get("type") == "notification":
+            self.after = max(self.after or 0, frame["notification"]["id"])
+        elif frame.get("type") in ("message", "message_update") and not self.path.startswith("/ws/notifications/"):
+            # (On the bell, ``message`` frames are the user's rooms' news, not a resume point.)
+            self.since = max(self.since or 0, frame["message"]["version"])
         if frame.get("type") == "ready":
             self.ready.set()
         log("frame", socket=self.name, frame=frame)

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from notifications import services
-from notifications.models import Notification
+from notifications.models import Digest, Notification
 
 
 class SystemNotificationForm(forms.ModelForm):
@@ -42,7 +42,22 @@ class NotificationAdmin(admin.ModelAdmin):
         # editable url would let a staff edit plant a javascript: link).
         if obj is None:
             return []
-        return ["recipient", "kind", "actor", "text", "url", "comment", "post", "created_at"]
+        return [
+            "recipient",
+            "kind",
+            "actor",
+            "text",
+            "url",
+            "comment",
+            "post",
+            "created_at",
+            "group_key",
+            "superseded_by",
+            "count",
+            "actors",
+            "replaces",
+            "emailed_at",
+        ]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -63,3 +78,18 @@ class NotificationAdmin(admin.ModelAdmin):
             ids = list(queryset.filter(recipient_id=user_id).values_list("id", flat=True))
             services.notifications_mark_read(user_id=user_id, ids=ids)
         self.message_user(request, "Marked read.", messages.SUCCESS)
+
+
+@admin.register(Digest)
+class DigestAdmin(admin.ModelAdmin):
+    """Email digests as stored, read only: one claimed but never sent was interrupted mid-send."""
+
+    list_display = ["user", "to", "items", "created_at", "claimed_at", "claimed_by", "sent_at"]
+    list_filter = [("sent_at", admin.EmptyFieldListFilter), ("claimed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "to"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

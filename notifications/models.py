@@ -1,7 +1,14 @@
-"""Notifications: one row per thing a user should be told about."""
+"""Notifications: one row per thing a user should be told about; a user's attention settings.
+
+A notification that repeats an unread one of the same kind about the same
+target (its ``group_key``) is stored as a new row that groups them and
+supersedes the older one (``superseded_by``); superseded rows are invisible
+everywhere and go when their group is deleted.
+"""
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from social import bounds
 
@@ -28,6 +35,17 @@ class Notification(models.Model):
     post = models.ForeignKey("social.Post", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Kind and target ("comment:post:3"): an unread notification with the same
+    # key is superseded by the next one. Empty: never grouped.
+    group_key = models.CharField(max_length=80, blank=True, default="")
+    superseded_by = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # How many events the row groups, the distinct actors newest first
+    # ({"id", "username"} as they were), and every id it supersedes.
+    count = models.PositiveIntegerField(default=1)
+    actors = models.JSONField(default=list, blank=True)
+    replaces = models.JSONField(default=list, blank=True)
+    # Taken into an email digest (set before the digest is sent: at most once).
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -35,7 +53,22 @@ class Notification(models.Model):
             # "user's notifications after id" (resume) and newest-first pages.
             models.Index(fields=["recipient", "id"], name="notif_recipient_id"),
             # "unread of user" (the badge), kept small by the condition.
-            models.Index(fields=["recipient"], condition=models.Q(read_at__isnull=True), name="notif_unread"),
+            models.Index(
+                fields=["recipient"],
+                condition=models.Q(read_at__isnull=True, superseded_by__isnull=True),
+                name="notif_unread_visible",
+            ),
+            # The open group of a key (grouping) and what digests still owe.
+            models.Index(
+                fields=["recipient", "group_key"],
+                condition=models.Q(read_at__isnull=True, superseded_by__isnull=True),
+                name="notif_open_group",
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(read_at__isnull=True, superseded_by__isnull=True, emailed_at__isnull=True),
+                name="notif_email_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -52,3 +85,69 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"to {self.recipient_id}: {self.text}"
+
+
+class Preferences(models.Model):
+    """What reaches a user by email and when; absent means the defaults."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attention")
+    email_comment = models.BooleanField(default=True)
+    email_reply = models.BooleanField(default=True)
+    email_mention = models.BooleanField(default=True)
+    email_system = models.BooleanField(default=True)
+    email_direct = models.BooleanField(default=True)
+    # 0 turns email off; else how long an item stays unread before it is emailed.
+    email_delay_minutes = models.PositiveIntegerField(default=10)
+    # When the user's last digest was composed: at most one per delay window.
+    last_digest_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"
+
+
+class PostMute(models.Model):
+    """The user hears of no more comments or replies on this post (mentions still arrive)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    post = models.ForeignKey("social.Post", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "post"], name="post_mute_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} muted post {self.post_id}"
+
+
+class Digest(models.Model):
+    """One composed email (the outbox row): its items were marked emailed when it was stored.
+
+    A worker claims it (``claimed_at``) with a conditional update before
+    sending, so it is sent at most once; one whose worker died mid-send stays
+    claimed and unsent, and is not retried (docs/notifications.md).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    to = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200)
+    text = models.TextField()
+    html = models.TextField()
+    unsubscribe_url = models.CharField(max_length=500)
+    items = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"digest {self.pk} to {self.user_id}"
+
+
+class JobSchedule(models.Model):
+    """When a periodic job is next due; a run claims it by moving ``next_run_at`` (one runner per period)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    next_run_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.next_run_at}"

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import Count, QuerySet
 
-from notifications.models import Notification
+from notifications.models import Notification, PostMute, Preferences
+
+# The email kind of direct messages (the others are notification kinds).
+EMAIL_DIRECT = "direct"
+# email_delay_minutes runs from 0 (email off) to this.
+MAX_EMAIL_DELAY_MINUTES = 1440
 
 _UNREAD_COUNTS_POSTGRES_SQL = f"""
     SELECT recipient_id, COUNT(*) FROM {Notification._meta.db_table}
-    WHERE recipient_id = ANY(%s) AND read_at IS NULL GROUP BY recipient_id
+    WHERE recipient_id = ANY(%s) AND read_at IS NULL AND superseded_by_id IS NULL GROUP BY recipient_id
 """
 
 
+def visible() -> QuerySet[Notification]:
+    """Notifications not superseded by a group (the only ones lists, resumes and counts show)."""
+    return Notification.objects.filter(superseded_by__isnull=True)
+
+
 def notifications_of(*, user_id: int) -> QuerySet[Notification]:
-    """Every notification of the user, newest first, with the actor loaded."""
-    return Notification.objects.filter(recipient_id=user_id).select_related("actor").order_by("-id")
+    """Every visible notification of the user, newest first, with the actor loaded."""
+    return visible().filter(recipient_id=user_id).select_related("actor").order_by("-id")
 
 
 def unread_count(*, user_id: int) -> int:
     """How many of the user's notifications are unread (the badge)."""
-    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+    return visible().filter(recipient_id=user_id, read_at__isnull=True).count()
 
 
 def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
@@ -33,7 +47,8 @@ def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
             cursor.execute(_UNREAD_COUNTS_POSTGRES_SQL, [user_ids])
             return dict(cursor.fetchall())
     rows = (
-        Notification.objects.filter(recipient_id__in=user_ids, read_at__isnull=True)
+        visible()
+        .filter(recipient_id__in=user_ids, read_at__isnull=True)
         .values("recipient_id")
         .annotate(unread=Count("id"))
         .values_list("recipient_id", "unread")
@@ -64,3 +79,32 @@ def notifications_before(*, user_id: int, before_id: int | None, limit: int) -> 
         queryset = queryset.filter(id__lt=before_id)
     rows = list(queryset[: limit + 1])
     return rows[:limit], len(rows) > limit
+
+
+def email_kinds() -> tuple[str, ...]:
+    """What can be emailed, each switchable in the preferences: the notification kinds and ``direct``."""
+    return (*Notification.Kind.values, EMAIL_DIRECT)
+
+
+def preferences_of(*, user_id: int) -> dict[str, Any]:
+    """``{"email": {kind: bool}, "email_delay_minutes": int}``, the defaults for a user who never chose."""
+    row = Preferences.objects.filter(user_id=user_id).first() or default_preferences(user_id)
+    return {
+        "email": {kind: getattr(row, f"email_{kind}") for kind in email_kinds()},
+        "email_delay_minutes": row.email_delay_minutes,
+    }
+
+
+def default_preferences(user_id: int) -> Preferences:
+    """An unsaved row with the defaults (the delay from settings.ATTENTION)."""
+    return Preferences(user_id=user_id, email_delay_minutes=settings.ATTENTION["EMAIL_DELAY_MINUTES"])
+
+
+def post_muted(*, post_id: int, user_id: int) -> bool:
+    """True when the user muted the post."""
+    return PostMute.objects.filter(post_id=post_id, user_id=user_id).exists()
+
+
+def username_of(*, user_id: int) -> str:
+    """The user's username ("" when there is no such user)."""
+    return get_user_model().objects.filter(pk=user_id).values_list("username", flat=True).first() or ""

@@ -9,9 +9,10 @@ losing the row, because clients catch up with ``?after=<id>``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import reduce
 from operator import or_
@@ -24,11 +25,26 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dm.models import Block
-from notifications.models import Notification
-from notifications.selectors import newest_id, unread_count, unread_counts
+from notifications.models import Notification, PostMute, Preferences
+from notifications.selectors import (
+    MAX_EMAIL_DELAY_MINUTES,
+    default_preferences,
+    email_kinds,
+    newest_id,
+    preferences_of,
+    unread_count,
+    unread_counts,
+)
 from social.models import Comment, Post
 from social.realtime.groups import user_group
-from social.realtime.protocol import notification_dict, notification_frame, relay_event, timestamp, unread_frame
+from social.realtime.protocol import (
+    notification_dict,
+    notification_frame,
+    relay_event,
+    timestamp,
+    unread_frame,
+    user_dict,
+)
 from social.realtime.publish import send_many_on_commit, send_on_commit
 
 log = logging.getLogger(__name__)
@@ -43,8 +59,10 @@ MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 # Only existing users get a row; the caller compares. Formatted with the user table.
 _INSERT_MANY_POSTGRES_SQL = f"""
-    INSERT INTO {Notification._meta.db_table} (recipient_id, kind, actor_id, text, url, created_at)
-    SELECT u.{{user_id}}, %s, %s, %s, %s, %s FROM {{users}} u WHERE u.{{user_id}} = ANY(%s) ORDER BY u.{{user_id}}
+    INSERT INTO {Notification._meta.db_table}
+        (recipient_id, kind, actor_id, text, url, created_at, group_key, count, actors, replaces)
+    SELECT u.{{user_id}}, %s, %s, %s, %s, %s, '', 1, %s::jsonb, '[]'::jsonb
+    FROM {{users}} u WHERE u.{{user_id}} = ANY(%s) ORDER BY u.{{user_id}}
     RETURNING id, recipient_id, created_at
 """
 
@@ -73,6 +91,38 @@ def _push_unread(user_id: int, **extra: Any) -> None:
     send_on_commit(user_group(user_id), lambda: relay_event({**unread_frame(unread_count(user_id=user_id)), **extra}))
 
 
+_GROUP_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+def _lock_group(recipient_id: int, group_key: str) -> None:
+    # Two events for one open group committed at once (two server processes)
+    # must not both find "no open group" and store two: the second waits here
+    # until the first commits, then finds its row. On SQLite every transaction
+    # begins IMMEDIATE (settings), which serialises writers just the same.
+    connection = connections[Notification.objects.db]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_GROUP_LOCK_SQL, [f"notif:{recipient_id}:{group_key}"])
+
+
+# A group keeps at most this many distinct actors and superseded ids, so a long
+# unread chain (a busy post) costs bounded rows and frames, not ever-growing ones.
+GROUP_ACTORS_KEPT = 50
+GROUP_REPLACES_KEPT = 500
+
+
+def actors_phrase(actors: list[dict[str, Any]]) -> str:
+    """"bob", "bob and alice", "bob and 3 others": the distinct actors of a group, newest first."""
+    names = [actor["username"] for actor in actors]
+    if len(names) <= 1:
+        return names[0] if names else "someone"
+    if len(names) == 2:
+        return f"{names[0]} and {names[1]}"
+    if len(names) >= GROUP_ACTORS_KEPT:
+        return f"{names[0]} and more than {GROUP_ACTORS_KEPT - 2} others"
+    return f"{names[0]} and {len(names) - 1} others"
+
+
 @transaction.atomic
 def notification_create(
     *,
@@ -83,13 +133,56 @@ def notification_create(
     actor: Any = None,
     comment: Comment | None = None,
     post: Post | None = None,
+    group_key: str = "",
+    grouped_text: Callable[[str], str] | None = None,
 ) -> Notification:
-    """Store one notification and push it to the recipient's sockets when the transaction commits."""
+    """Store one notification and push it to the recipient's sockets when the transaction commits.
+
+    With a ``group_key``, an unread notification of the same key is superseded:
+    the new row counts its events and actors, lists every id it replaces, and
+    reads ``grouped_text(actors_phrase)`` ("bob and 3 others commented on …").
+    """
+    actor_entry = actor_snapshot(actor)
+    actors = [actor_entry] if actor_entry else []
+    count, replaces, superseded = 1, [], []
+    if group_key:
+        _lock_group(recipient_id, group_key)
+        # Locked too, so a concurrent mark-read waits for the group to be stored.
+        superseded = list(
+            Notification.objects.select_for_update()
+            .filter(recipient_id=recipient_id, group_key=group_key, read_at__isnull=True, superseded_by__isnull=True)
+            .order_by("-id")
+        )
+        for row in superseded:
+            count += row.count
+            replaces.extend([row.pk, *row.replaces])
+            for earlier in row.actors:
+                if all(earlier["id"] != known["id"] for known in actors):
+                    actors.append(earlier)
+        if superseded and grouped_text is not None:
+            text = _clean_text(grouped_text(actors_phrase(actors)))
     notification = Notification.objects.create(
-        recipient_id=recipient_id, kind=kind, text=text, url=url, actor=actor, comment=comment, post=post
+        recipient_id=recipient_id,
+        kind=kind,
+        text=text,
+        url=url,
+        actor=actor,
+        comment=comment,
+        post=post,
+        group_key=group_key,
+        count=count,
+        actors=actors[:GROUP_ACTORS_KEPT],
+        replaces=sorted(set(replaces), reverse=True)[:GROUP_REPLACES_KEPT],
     )
+    if superseded:
+        Notification.objects.filter(pk__in=[row.pk for row in superseded]).update(superseded_by=notification)
     _push_notification(notification)
     return notification
+
+
+def actor_snapshot(user: Any) -> dict[str, Any] | None:
+    """The ``{"id", "username"}`` snapshot a notification keeps of an actor."""
+    return dict(user_dict(user)) if user is not None and getattr(user, "pk", None) is not None else None
 
 
 def _recipient_id(recipient: Any) -> int:
@@ -188,17 +281,23 @@ def _insert_many(ids: list[int], *, kind: str, text: str, url: str, actor: Any) 
     ORM's ``bulk_create`` spent ~100 ms preparing 9,000 values for 1,000 rows.
     """
     connection = connections[Notification.objects.db]
+    actor_entry = actor_snapshot(actor)
+    actors = [actor_entry] if actor_entry else []
     if connection.vendor != "postgresql":
         users = set(get_user_model().objects.filter(pk__in=ids).values_list("pk", flat=True))
         rows = Notification.objects.bulk_create(
-            [Notification(recipient_id=i, kind=kind, text=text, url=url, actor=actor) for i in ids if i in users]
+            [
+                Notification(recipient_id=i, kind=kind, text=text, url=url, actor=actor, actors=actors)
+                for i in ids
+                if i in users
+            ]
         )
         return [(row.pk, row.recipient_id, row.created_at) for row in rows]
     user_meta = get_user_model()._meta
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_MANY_POSTGRES_SQL.format(users=user_meta.db_table, user_id=user_meta.pk.column),
-            [kind, actor.pk if actor is not None else None, text, url, timezone.now(), ids],
+            [kind, actor.pk if actor is not None else None, text, url, timezone.now(), json.dumps(actors), ids],
         )
         return cursor.fetchall()
 
@@ -228,7 +327,11 @@ def notify_many(
     if missing:
         raise ValueError(f"no users with ids {sorted(missing)}")
     # Every row differs from this one only in id and created_at.
-    template = notification_dict(Notification(kind=kind, actor=actor, text=text, url=url, created_at=timezone.now()))
+    actor_entry = actor_snapshot(actor)
+    actors = [actor_entry] if actor_entry else []
+    template = notification_dict(
+        Notification(kind=kind, actor=actor, text=text, url=url, created_at=timezone.now(), actors=actors)
+    )
 
     def events() -> list[tuple[str, dict[str, Any]]]:
         # Counted after the commit, in one query for everybody.
@@ -254,7 +357,7 @@ def notify_many(
 def notifications_mark_read(*, user_id: int, ids: list[int]) -> MarkResult:
     """Mark the user's notifications with these ids read (other users' ids are ignored)."""
     changed = list(
-        Notification.objects.filter(recipient_id=user_id, id__in=ids, read_at__isnull=True)
+        Notification.objects.filter(recipient_id=user_id, id__in=ids, read_at__isnull=True, superseded_by__isnull=True)
         .order_by("id")
         .values_list("id", flat=True)
     )
@@ -302,38 +405,63 @@ def _without_blockers(recipient_ids: set[int], actor_id: int) -> set[int]:
     return recipient_ids - set(blockers)
 
 
+def _muted_post_user_ids(post: Post, user_ids: set[int]) -> set[int]:
+    return set(PostMute.objects.filter(post=post, user_id__in=user_ids).values_list("user_id", flat=True))
+
+
 @transaction.atomic
 def comment_notify(*, comment: Comment) -> list[Notification]:
     """Tell the post's author, the parent comment's author and mentioned users about a new comment.
 
     One notification per user per comment; when several reasons apply, reply
-    beats comment beats mention. Never the commenter, never users who blocked them.
+    beats comment beats mention. Never the commenter, never users who blocked
+    them; users who muted the post hear only of mentions. Each notification
+    groups with the recipient's unread one of the same kind and target.
     """
     post = comment.post
     actor = comment.author
     reasons = dict.fromkeys(mentioned_user_ids(comment.body), Notification.Kind.MENTION)
-    reasons[post.author_id] = Notification.Kind.COMMENT
-    if comment.parent_id is not None:
+    candidates = {post.author_id} | ({comment.parent.author_id} if comment.parent_id is not None else set())
+    muted = _muted_post_user_ids(post, candidates)
+    if post.author_id not in muted:
+        reasons[post.author_id] = Notification.Kind.COMMENT
+    if comment.parent_id is not None and comment.parent.author_id not in muted:
         reasons[comment.parent.author_id] = Notification.Kind.REPLY
     recipients = _without_blockers(set(reasons) - {actor.pk}, actor.pk)
-    texts = {
-        Notification.Kind.COMMENT: f"{actor.username} commented on your post “{post.title}”",
-        Notification.Kind.REPLY: f"{actor.username} replied to your comment on “{post.title}”",
-        Notification.Kind.MENTION: f"{actor.username} mentioned you in a comment on “{post.title}”",
+    title = post.title
+    # (one event, a group of them)
+    phrases = {
+        Notification.Kind.COMMENT: (f"commented on your post “{title}”",) * 2,
+        Notification.Kind.REPLY: (f"replied to your comment on “{title}”",) * 2,
+        Notification.Kind.MENTION: (
+            f"mentioned you in a comment on “{title}”",
+            f"mentioned you in comments on “{title}”",
+        ),
+    }
+    targets = {
+        Notification.Kind.COMMENT: f"comment:post:{post.pk}",
+        Notification.Kind.REPLY: f"reply:comment:{comment.parent_id}",
+        Notification.Kind.MENTION: f"mention:post:{post.pk}",
     }
     url = comment.get_absolute_url()
-    return [
-        notification_create(
-            recipient_id=user_id,
-            kind=reasons[user_id],
-            text=texts[reasons[user_id]],
-            url=url,
-            actor=actor,
-            comment=comment,
-            post=post,
+    created = []
+    for user_id in sorted(recipients):
+        kind = reasons[user_id]
+        single, grouped = phrases[kind]
+        created.append(
+            notification_create(
+                recipient_id=user_id,
+                kind=kind,
+                text=f"{actor.username} {single}",
+                url=url,
+                actor=actor,
+                comment=comment,
+                post=post,
+                group_key=targets[kind],
+                grouped_text=lambda who, grouped=grouped: f"{who} {grouped}",
+            )
         )
-        for user_id in sorted(recipients)
-    ]
+    return created
 
 
 @transaction.atomic
@@ -352,3 +480,55 @@ def post_notify_mentions(*, post: Post) -> list[Notification]:
         )
         for user_id in sorted(recipients)
     ]
+
+
+@transaction.atomic
+def post_mute_set(*, user_id: int, post: Post, muted: bool) -> bool:
+    """Mute (no more comment or reply notifications from the post; mentions still arrive) or unmute."""
+    if muted:
+        PostMute.objects.get_or_create(user_id=user_id, post=post)
+    else:
+        PostMute.objects.filter(user_id=user_id, post=post).delete()
+    return muted
+
+
+def clean_preferences(data: Any) -> dict[str, Any]:
+    """Validate a (partial) preferences change: ``{"email": {kind: bool}, "email_delay_minutes": int}``.
+
+    Raises ValueError with a message for the user; returns the model fields to set.
+    """
+    if not isinstance(data, dict) or not data:
+        raise ValueError('send {"email": {...}} and/or {"email_delay_minutes": n}')
+    unknown = set(data) - {"email", "email_delay_minutes"}
+    if unknown:
+        raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+    fields: dict[str, Any] = {}
+    if "email" in data:
+        email = data["email"]
+        if not isinstance(email, dict):
+            raise ValueError("email must be an object of kind: true|false")
+        for kind, enabled in email.items():
+            if kind not in email_kinds():
+                raise ValueError(f"email kind must be one of {', '.join(email_kinds())}")
+            if not isinstance(enabled, bool):
+                raise ValueError(f"email.{kind} must be true or false")
+            fields[f"email_{kind}"] = enabled
+    if "email_delay_minutes" in data:
+        delay = data["email_delay_minutes"]
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_EMAIL_DELAY_MINUTES:
+            raise ValueError(f"email_delay_minutes must be an integer from 0 to {MAX_EMAIL_DELAY_MINUTES}")
+        fields["email_delay_minutes"] = delay
+    return fields
+
+
+@transaction.atomic
+def preferences_update(*, user_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Store cleaned preference fields (``clean_preferences``); returns the user's preferences."""
+    defaults = default_preferences(user_id)
+    row, _ = Preferences.objects.select_for_update().get_or_create(
+        user_id=user_id, defaults={"email_delay_minutes": defaults.email_delay_minutes}
+    )
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+    return preferences_of(user_id=user_id)

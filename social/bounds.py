@@ -19,3 +19,11 @@ NOTIFICATION_TEXT_CHARS = 500
 NOTIFICATION_URL_CHARS = 500
 # Ids in one mark_read frame.
 ID_LIST_ITEMS = 500
+# A reply's quote of the message it answers.
+REPLY_EXCERPT_CHARS = 140
+# A reaction: one emoji (a grapheme cluster) of at most this many UTF-8 bytes,
+# and at most this many distinct emoji on one message.
+EMOJI_BYTES = 32
+DISTINCT_REACTIONS = 20
+# User ids listed per reaction (the earliest); its count stays exact.
+REACTION_USERS_LISTED = 50

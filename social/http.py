@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -23,6 +24,25 @@ def error_response(message: str, status: int = 400, *, allow: tuple[str, ...] = 
     if allow:
         response["Allow"] = ", ".join(allow)
     return response
+
+
+def json_object(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object body (ProtocolError, a 400, otherwise)."""
+    try:
+        data = json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise protocol.ProtocolError(protocol.BAD_JSON, "body must be JSON") from None
+    if not isinstance(data, dict):
+        raise protocol.ProtocolError(protocol.INVALID, "body must be a JSON object")
+    return data
+
+
+def muted_flag(request: HttpRequest) -> bool:
+    """``{"muted": true|false}`` from a mute endpoint's body."""
+    muted = json_object(request).get("muted")
+    if not isinstance(muted, bool):
+        raise protocol.ProtocolError(protocol.INVALID, 'send {"muted": true} or {"muted": false}')
+    return muted
 
 
 def api_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     "social",
     "notifications",
     "dm",
@@ -110,6 +112,31 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
 }
 EMAIL_BACKEND = ENV.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = ENV.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int(ENV, "EMAIL_PORT", 25)
+EMAIL_HOST_USER = ENV.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = ENV.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool(ENV, "EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env_int(ENV, "EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "Social <noreply@localhost>")
+
+# Background jobs (email digests, pruning): Django's task API (django.tasks in
+# Django 6, the django-tasks backport here) on the ORM backend, so they need no
+# service beyond the database; workers: `manage.py jobs_worker` (README).
+TASKS = {"default": {"BACKEND": ENV.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+
+# Grouping, email digests and retention (docs/notifications.md).
+ATTENTION = {
+    # Links in emails are this origin plus the item's path.
+    "SITE_URL": ENV.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/"),
+    # A new user's email delay; 0 turns email off by default.
+    "EMAIL_DELAY_MINUTES": env_int(ENV, "EMAIL_DELAY_MINUTES", 10),
+    # How often the digest sweep looks for items that are due.
+    "DIGEST_SWEEP_SECONDS": env_int(ENV, "DIGEST_SWEEP_SECONDS", 60),
+    # Read notifications (and what they superseded) older than this are deleted.
+    "RETENTION_DAYS": env_int(ENV, "NOTIFICATION_RETENTION_DAYS", 90),
+    "PRUNE_EVERY_SECONDS": env_int(ENV, "NOTIFICATION_PRUNE_SECONDS", 3600),
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -178,6 +205,9 @@ REALTIME = {
     # Chat messages a socket has read but not yet stored; at this many it stops
     # reading until they are (they are stored in batches meanwhile).
     "PENDING_MESSAGES_PER_SOCKET": env_int(ENV, "WS_PENDING_MESSAGES", 32),
+    # A room's sockets in one process store and publish their messages
+    # together, one statement and one publish per tick (dm/group_commit.py).
+    "GROUP_COMMIT": env_bool(ENV, "WS_GROUP_COMMIT", True),
     "TYPING_INTERVAL_SECONDS": 2.0,
     "RESUME_LIMIT": 500,
     # How often a room socket refreshes its presence row (< PRESENCE_STALE_SECONDS).

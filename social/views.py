@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from notifications.selectors import post_muted
 from social import services, throttle
 from social.forms import CommentForm, PostForm
 from social.models import Post
@@ -43,4 +44,10 @@ def post_detail(request: HttpRequest, post_id: int) -> HttpResponse:
         form.add_error(None, throttle.REFUSAL)
         status = 429
     comments = post.comments.select_related("author", "parent__author")
-    return render(request, "social/post_detail.html", {"post": post, "comments": comments, "form": form}, status=status)
+    context = {
+        "post": post,
+        "comments": comments,
+        "form": form,
+        "post_muted": post_muted(post_id=post.pk, user_id=request.user.pk),
+    }
+    return render(request, "social/post_detail.html", context, status=status)

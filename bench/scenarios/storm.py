@@ -1,4 +1,4 @@
-"""Scenario 7, reconnect storm: N sockets on one server process, SIGKILL, start again, every client
+"""Scenario 8, reconnect storm: N sockets on one server process, SIGKILL, start again, every client
 reconnecting as static/js/socket.js does, resuming with ``after``, while another process sends.
 
 Half the users have a bell and a DM socket, half a bell and a socket in one of the rooms of
@@ -139,7 +139,7 @@ def run(ctx: Context) -> Json:
     for r in res.values():
         r["vs_p0"] = ratio(r.get("all_back_s"), p0_back)
     say(
-        f"\nScenario 7: reconnect storm, {n} sockets on one process, SIGKILL and "
+        f"\nScenario 8: reconnect storm, {n} sockets on one process, SIGKILL and "
         f"{'fail-over to a second process' if failover else 'restart'} ({os.cpu_count()} cores;"
         f" target: all back within {TARGETS['storm_s']:.0f} s and {TARGETS['storm_vs_p0']:.0f}x P0, 0 lost/doubled)"
     )

@@ -1,4 +1,4 @@
-"""Scenario 6, a year of data: the cost of each request on the small and the large database.
+"""Scenario 7, a year of data: the cost of each request on the small and the large database.
 
 Both databases come from ``bench.yeardata`` (same seed, same shape, 100x the rows); on each, a
 fresh app server, then ``bench.loadgen``'s ``costs`` runs every operation one at a time as the
@@ -116,7 +116,7 @@ def run(ctx: Context) -> Json:
             say(f"     error: {result['error']}")
     summary = summarize(sizes)
     say(
-        "\nScenario 6: a year of data, one request at a time as the heavy user "
+        "\nScenario 7: a year of data, one request at a time as the heavy user "
         f"(p50/p99 ms; flat: large/small <= {TARGETS['year_ratio']}x, p99 <= {TARGETS['year_p99_ms']:.0f} ms)"
     )
     table(

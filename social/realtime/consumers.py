@@ -47,15 +47,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # order: the next such frame is read without waiting. Any other frame, and
     # any error, waits for that work first (``settle``).
     queued_frames: ClassVar[frozenset[str]] = frozenset()
+    # Resume points the socket's query string may carry (``?after=``, ``?since=``).
+    resume_cursors: ClassVar[tuple[str, ...]] = ("after",)
 
     user_id: int
-    after: int | None
+    # Each resume cursor as given (None when absent or malformed).
+    cursors: dict[str, int | None]
     # Closed at connect (4401, 4403, 4429...): frames that still arrive are ignored.
     refused = False
     # Highest row id this socket sent in its resume replay. The socket joins its
     # groups before it reads the replay (so nothing falls between the two), which
     # means a row stored in that window arrives twice: live copies up to here are dropped.
     replayed_up_to: int = 0
+    # The same for versions, after a replay by version: live copies of changes up
+    # to here (``version`` of the relayed event) were replayed and are dropped.
+    replayed_version: int = 0
 
     # Hooks for subclasses.
 
@@ -149,11 +155,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def open(self) -> None:
         """Everything after the login gate; raises Denied to refuse."""
         config = settings.REALTIME
-        after_error = None
-        try:
-            self.after = protocol.parse_cursor(self.query_param("after"), "after")
-        except protocol.ProtocolError as error:
-            self.after, after_error = None, error
+        cursor_errors = []
+        self.cursors = {}
+        for name in self.resume_cursors:
+            try:
+                self.cursors[name] = protocol.parse_cursor(self.query_param(name), name)
+            except protocol.ProtocolError as error:
+                self.cursors[name] = None
+                cursor_errors.append(error)
         admission = await limits.socket_opened(self.user_id, self.channel_name)
         self.registered = True
         if admission.connects > config["CONNECTS_PER_MINUTE"]:
@@ -170,9 +179,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.accept()
         connection = wire.daphne_connection(self.base_send)
         self.transport = connection[1] if connection is not None else None
-        if after_error is not None:
-            # Say so, then carry on as a connect without a resume point.
-            await self.send_error(after_error.code, after_error.message)
+        for error in cursor_errors:
+            # Say so, then carry on as a connect without that resume point.
+            await self.send_error(error.code, error.message)
         await self.start()
         self.writer = wire.direct_writer(self.base_send)
         self.live = True
@@ -263,7 +272,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Rate-limit, parse and dispatch one client frame; every failure becomes an error frame."""
-        client_id = None
+        client_id = message_id = None
         if self.refused:
             # Frames the client sent before it read the close: nothing was opened for them.
             return
@@ -271,7 +280,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             if not await self.within_rate():
                 return
             frame = protocol.parse_frame(text_data, bytes_data)
-            client_id = protocol.echo_client_id(frame)
+            client_id, message_id = protocol.echo_client_id(frame), protocol.echo_message_id(frame)
             handler_name = self.frame_handlers.get(frame["type"])
             if handler_name is None:
                 raise protocol.ProtocolError(protocol.UNKNOWN_TYPE, f"unknown frame type {frame['type'][:40]!r}")
@@ -282,18 +291,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await handler(frame)
         except Exception as error:
             await self.settle()
-            await self.answer_failure(error, client_id)
+            await self.answer_failure(error, client_id, message_id)
 
-    async def answer_failure(self, error: Exception, client_id: str | None) -> None:
-        """Answer a frame that failed: an error frame, and for a refusal the close."""
+    async def answer_failure(self, error: Exception, client_id: str | None, message_id: int | None = None) -> None:
+        """Answer a frame that failed: an error frame (echoing its client_id or message_id), and
+        for a refusal the close."""
         if isinstance(error, protocol.ProtocolError):
-            await self.send_error(error.code, error.message, error.client_id or client_id)
+            await self.send_error(error.code, error.message, error.client_id or client_id, error.message_id)
         elif isinstance(error, Denied):
-            await self.send_error(protocol.FORBIDDEN, error.message, client_id)
+            await self.send_error(protocol.FORBIDDEN, error.message, client_id, message_id)
             await self.close(error.close_code)
         else:
             log.error("frame handling failed on %s", self.channel_name, exc_info=error)
-            await self.send_error(protocol.SERVER_ERROR, "the server could not handle this frame; try again", client_id)
+            failed = "the server could not handle this frame; try again"
+            await self.send_error(protocol.SERVER_ERROR, failed, client_id, message_id)
 
     async def within_rate(self) -> bool:
         """Apply the per-connection and per-user flood limits to one incoming frame."""
@@ -357,9 +368,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 return
             await asyncio.sleep(0.02)
 
-    async def send_error(self, code: str, message: str, client_id: str | None = None) -> None:
+    async def send_error(
+        self, code: str, message: str, client_id: str | None = None, message_id: int | None = None
+    ) -> None:
         """Answer a bad frame; the socket stays open."""
-        await self.send_frame(protocol.error_frame(code, message, client_id))
+        await self.send_frame(protocol.error_frame(code, message, client_id, message_id))
 
     def query_param(self, name: str) -> str | None:
         """One value from the socket URL's query string."""
@@ -379,6 +392,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return False
         seq = event.get("seq")
         if seq is not None and seq <= self.replayed_up_to:
+            return False
+        version = event.get("version")
+        if version is not None and version <= self.replayed_version:
             return False
         return self.accepts_from(event.get("sender"))
 

@@ -66,7 +66,13 @@ _local_connects: dict[tuple[int, int], int] = {}
 
 
 async def user_frame_allowed(user_id: int) -> bool:
-    """Count one frame against the user's per-second budget across all sockets and processes."""
+    """Count one frame against the user's per-second budget across all sockets and processes.
+
+    With Redis, the frames of every socket of this process that arrive in one
+    turn of the event loop are counted together (``_FrameCounts``): one
+    pipelined round trip for all of them instead of one per frame, with the
+    same answer each would have had on its own.
+    """
     limit = settings.REALTIME["USER_RATE_PER_SECOND"]
     window = int(time.time())
     client = _redis()
@@ -77,16 +83,59 @@ async def user_frame_allowed(user_id: int) -> bool:
                 del _local_windows[stale]
         _local_windows[key] = _local_windows.get(key, 0) + 1
         return _local_windows[key] <= limit
-    try:
-        key = f"{settings.REDIS_KEY_PREFIX}:rt:rate:{user_id}:{window}"
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 3)
-            count, _ = await pipe.execute()
-    except Exception:
-        # Redis down: fail open; the per-connection bucket still applies.
-        return True
-    return count <= limit
+    counts = _frame_counts.get(asyncio.get_running_loop())
+    if counts is None:
+        counts = _frame_counts[asyncio.get_running_loop()] = _FrameCounts(client)
+    count = await counts.add(user_id, window)
+    return count is None or count <= limit
+
+
+class _FrameCounts:
+    """Per event loop: the frames waiting to be counted in Redis, counted in one pipeline per loop turn."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        # (user, window) -> the futures of its frames, in arrival order.
+        self.waiting: dict[tuple[int, int], list[asyncio.Future[int | None]]] = {}
+        self.flushing: set[asyncio.Task[None]] = set()
+
+    def add(self, user_id: int, window: int) -> asyncio.Future[int | None]:
+        """The frame's place in the user's window over all processes (None: Redis failed, fail open)."""
+        loop = asyncio.get_running_loop()
+        if not self.waiting:
+            loop.call_soon(self._start_flush)
+        future: asyncio.Future[int | None] = loop.create_future()
+        self.waiting.setdefault((user_id, window), []).append(future)
+        return future
+
+    def _start_flush(self) -> None:
+        # The loop keeps only weak references to tasks.
+        task = asyncio.ensure_future(self.flush())
+        self.flushing.add(task)
+        task.add_done_callback(self.flushing.discard)
+
+    async def flush(self) -> None:
+        waiting, self.waiting = self.waiting, {}
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for user_id, window in waiting:
+                    key = f"{settings.REDIS_KEY_PREFIX}:rt:rate:{user_id}:{window}"
+                    pipe.incrby(key, len(waiting[user_id, window]))
+                    pipe.expire(key, 3)
+                replies = await pipe.execute()
+        except Exception:
+            # Redis down: fail open; the per-connection bucket still applies.
+            replies = None
+        for index, futures in enumerate(waiting.values()):
+            # INCRBY answered the total after this turn's frames: the first of
+            # them is the total minus the others.
+            total = replies[2 * index] if replies is not None else None
+            for place, future in enumerate(futures):
+                if not future.done():
+                    future.set_result(None if total is None else total - len(futures) + place + 1)
+
+
+_frame_counts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _FrameCounts] = weakref.WeakKeyDictionary()
 
 
 _local_once: dict[str, float] = {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
+import emoji
 from django.conf import settings
 
 from social import bounds
@@ -21,6 +22,9 @@ CLIENT_TYPING = "typing"
 CLIENT_READ = "read"
 CLIENT_MARK_READ = "mark_read"
 CLIENT_MARK_ALL_READ = "mark_all_read"
+CLIENT_EDIT = "edit"
+CLIENT_DELETE = "delete"
+CLIENT_REACT = "react"
 
 # Error codes of the error frame.
 BAD_JSON = "bad_json"
@@ -72,6 +76,8 @@ class ProtocolError(Exception):
     code: str
     message: str
     client_id: str | None = None
+    # The message an edit, delete or react was about, echoed in the error frame.
+    message_id: int | None = None
 
 
 def encode(frame: Any) -> str:
@@ -108,8 +114,29 @@ def echo_client_id(frame: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_message(frame: dict[str, Any]) -> tuple[str, str | None]:
-    """Validate a ``message`` frame; return (trimmed body, client_id or None)."""
+@dataclass(frozen=True)
+class Draft:
+    """A ``message`` frame as parsed: what to store."""
+
+    body: str
+    client_id: str | None = None
+    # The id of the message this one answers (checked against the conversation by the service).
+    reply_to: int | None = None
+
+
+def echo_message_id(frame: dict[str, Any]) -> int | None:
+    """The frame's message_id when it is one we may echo back (an edit, delete or react's)."""
+    message_id = frame.get("message_id")
+    if frame.get("type") in (CLIENT_EDIT, CLIENT_DELETE, CLIENT_REACT):
+        try:
+            return parse_id(message_id)
+        except ProtocolError:
+            return None
+    return None
+
+
+def parse_message(frame: dict[str, Any]) -> Draft:
+    """Validate a ``message`` frame: its trimmed body, client_id and reply_to."""
     client_id = frame.get("client_id")
     if client_id is not None:
         if not isinstance(client_id, str) or not client_id:
@@ -118,17 +145,62 @@ def parse_message(frame: dict[str, Any]) -> tuple[str, str | None]:
             raise ProtocolError(INVALID, "client_id contains characters that cannot be stored")
         if len(client_id) > bounds.CLIENT_ID_CHARS:
             raise ProtocolError(TOO_LONG, f"client_id longer than {bounds.CLIENT_ID_CHARS} characters")
-    body = frame.get("body")
+    body = parse_body(frame.get("body"), client_id=client_id)
+    reply_to = frame.get("reply_to")
+    if reply_to is not None:
+        try:
+            reply_to = parse_id(reply_to, "reply_to")
+        except ProtocolError as error:
+            raise ProtocolError(error.code, error.message, client_id) from None
+    return Draft(body=body, client_id=client_id, reply_to=reply_to)
+
+
+def parse_body(body: Any, *, client_id: str | None = None, message_id: int | None = None) -> str:
+    """A message body (of ``message`` or ``edit``) trimmed, 1 to MESSAGE_BODY_CHARS characters."""
     if not isinstance(body, str):
-        raise ProtocolError(INVALID, "body must be a string", client_id)
+        raise ProtocolError(INVALID, "body must be a string", client_id, message_id)
     if not _storable(body):
-        raise ProtocolError(INVALID, "body contains characters that cannot be stored", client_id)
+        raise ProtocolError(INVALID, "body contains characters that cannot be stored", client_id, message_id)
     body = body.strip()
     if not body:
-        raise ProtocolError(INVALID, "body is empty", client_id)
+        raise ProtocolError(INVALID, "body is empty", client_id, message_id)
     if len(body) > bounds.MESSAGE_BODY_CHARS:
-        raise ProtocolError(TOO_LONG, f"body longer than {bounds.MESSAGE_BODY_CHARS} characters", client_id)
-    return body, client_id
+        raise ProtocolError(TOO_LONG, f"body longer than {bounds.MESSAGE_BODY_CHARS} characters", client_id, message_id)
+    return body
+
+
+@dataclass(frozen=True)
+class Change:
+    """An ``edit``, ``delete`` or ``react`` frame as parsed."""
+
+    kind: str
+    message_id: int
+    body: str | None = None
+    emoji: str | None = None
+
+
+def parse_emoji(value: Any, message_id: int | None = None) -> str:
+    """One emoji (a single grapheme cluster of at most EMOJI_BYTES bytes of UTF-8), else ``invalid``."""
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(INVALID, "emoji must be one emoji", message_id=message_id)
+    if len(value.encode("utf-8", "surrogatepass")) > bounds.EMOJI_BYTES:
+        raise ProtocolError(INVALID, f"emoji longer than {bounds.EMOJI_BYTES} bytes", message_id=message_id)
+    # The emoji package knows Unicode's emoji list and its sequences (skin
+    # tones, ZWJ families, flags, keycaps): one of them and nothing else.
+    if not emoji.is_emoji(value):
+        raise ProtocolError(INVALID, "emoji must be exactly one emoji, not text", message_id=message_id)
+    return value
+
+
+def parse_change(frame: dict[str, Any]) -> Change:
+    """Validate an ``edit``, ``delete`` or ``react`` frame."""
+    kind = frame["type"]
+    message_id = parse_id(frame.get("message_id"), "message_id")
+    if kind == CLIENT_EDIT:
+        return Change(kind, message_id, body=parse_body(frame.get("body"), message_id=message_id))
+    if kind == CLIENT_REACT:
+        return Change(kind, message_id, emoji=parse_emoji(frame.get("emoji"), message_id))
+    return Change(kind, message_id)
 
 
 def _storable(text: str) -> bool:
@@ -206,6 +278,25 @@ class NotificationObject(TypedDict):
     url: str
     created_at: str
     read: bool
+    # 1.1 grouping: ids this one supersedes, its distinct actors (newest
+    # first, at most NOTIFICATION_ACTORS_SHOWN) and how many events it groups.
+    replaces: list[int]
+    actors: list[UserObject]
+    count: int
+
+
+class ReactionObject(TypedDict):
+    emoji: str
+    count: int
+    # At most REACTION_USERS_LISTED ids, the earliest reactors first.
+    users: list[int]
+
+
+class ReplyObject(TypedDict):
+    id: int
+    sender: UserObject | None
+    excerpt: str
+    deleted: bool
 
 
 class MessageObject(TypedDict):
@@ -215,6 +306,11 @@ class MessageObject(TypedDict):
     body: str
     created_at: str
     client_id: str | None
+    version: int
+    edited_at: str | None
+    deleted: bool
+    reactions: list[ReactionObject]
+    reply_to: ReplyObject | None
 
 
 class RoomObject(TypedDict):
@@ -232,6 +328,8 @@ class ConversationEntry(TypedDict):
     url: str
     unread: int
     last_message: MessageObject | None
+    # 1.1: muted conversations leave the bell's inbox total.
+    muted: bool
 
 
 def user_dict(user: Any) -> UserObject | None:
@@ -241,28 +339,53 @@ def user_dict(user: Any) -> UserObject | None:
     return {"id": user.pk, "username": user.username}
 
 
+# A grouped notification shows this many of its actors.
+NOTIFICATION_ACTORS_SHOWN = 3
+
+
 def notification_dict(notification: Any) -> NotificationObject:
     """The notification object of PROTOCOL.md (``actor`` should be select_related)."""
+    actor = user_dict(notification.actor) if notification.actor_id else None
+    actors = notification.actors or ([actor] if actor else [])
     return {
         "id": notification.pk,
         "kind": notification.kind,
-        "actor": user_dict(notification.actor) if notification.actor_id else None,
+        "actor": actor,
         "text": notification.text,
         "url": notification.url,
         "created_at": timestamp(notification.created_at),
         "read": notification.read_at is not None,
+        "replaces": list(notification.replaces or []),
+        "actors": [{"id": entry["id"], "username": entry["username"]} for entry in actors[:NOTIFICATION_ACTORS_SHOWN]],
+        "count": notification.count or 1,
     }
 
 
 def message_dict(message: Any) -> MessageObject:
-    """The message object of PROTOCOL.md (``sender`` should be select_related)."""
+    """The message object of PROTOCOL.md in its current state (``sender`` and
+    ``reply_to__sender`` should be select_related)."""
     return {
         "id": message.pk,
         "conversation": message.conversation_id,
         "sender": user_dict(message.sender),
-        "body": message.body,
+        "body": "" if message.deleted else message.body,
         "created_at": timestamp(message.created_at),
         "client_id": message.client_id,
+        "version": message.version,
+        "edited_at": timestamp(message.edited_at) if message.edited_at else None,
+        "deleted": message.deleted,
+        "reactions": [] if message.deleted else message.reactions,
+        "reply_to": reply_dict(message.reply_to) if message.reply_to_id else None,
+    }
+
+
+def reply_dict(original: Any) -> ReplyObject:
+    """What a reply shows of the message it answers: its sender and the start of its current body."""
+    return {
+        "id": original.pk,
+        "sender": user_dict(original.sender),
+        "excerpt": "" if original.deleted else original.body[: bounds.REPLY_EXCERPT_CHARS],
+        "deleted": original.deleted,
     }
 
 
@@ -272,7 +395,14 @@ def room_dict(room: Any) -> RoomObject:
 
 
 def conversation_entry(
-    *, conversation_id: int, kind: str, title: str, url: str, unread: int, last_message: MessageObject | None
+    *,
+    conversation_id: int,
+    kind: str,
+    title: str,
+    url: str,
+    unread: int,
+    last_message: MessageObject | None,
+    muted: bool = False,
 ) -> ConversationEntry:
     """One conversation of the user's list (``/api/conversations/``)."""
     return {
@@ -282,6 +412,7 @@ def conversation_entry(
         "url": url,
         "unread": unread,
         "last_message": last_message,
+        "muted": muted,
     }
 
 
@@ -294,6 +425,8 @@ class ErrorFrame(TypedDict):
     code: str
     message: str
     client_id: NotRequired[str]
+    # The refused edit, delete or react's message.
+    message_id: NotRequired[int]
 
 
 class NotificationFrame(TypedDict):
@@ -325,6 +458,11 @@ class MessageFrame(TypedDict):
     message: MessageObject
     # Only on a sender's echo whose broadcast the channel layer refused.
     broadcast: NotRequired[bool]
+
+
+class MessageUpdateFrame(TypedDict):
+    type: Literal["message_update"]
+    message: MessageObject
 
 
 class TypingFrame(TypedDict):
@@ -365,11 +503,13 @@ class RoomReadyFrame(TypedDict):
     truncated: NotRequired[bool]
 
 
-def error_frame(code: str, message: str, client_id: str | None = None) -> ErrorFrame:
+def error_frame(code: str, message: str, client_id: str | None = None, message_id: int | None = None) -> ErrorFrame:
     """An error answer to a bad client frame; the socket stays open."""
     frame: ErrorFrame = {"type": "error", "code": code, "message": message}
     if client_id is not None:
         frame["client_id"] = client_id
+    if message_id is not None:
+        frame["message_id"] = message_id
     return frame
 
 
@@ -400,6 +540,11 @@ def message_frame(message: MessageObject, *, broadcast: bool = True) -> MessageF
     if not broadcast:
         frame["broadcast"] = False
     return frame
+
+
+def message_update_frame(message: MessageObject) -> MessageUpdateFrame:
+    """A message was edited, deleted or its reactions changed: its whole new state."""
+    return {"type": "message_update", "message": message}
 
 
 def typing_frame(user: UserObject) -> TypingFrame:
@@ -449,6 +594,24 @@ class ClientMessageFrame(TypedDict):
     type: Literal["message"]
     body: str
     client_id: NotRequired[str]
+    reply_to: NotRequired[int]
+
+
+class ClientEditFrame(TypedDict):
+    type: Literal["edit"]
+    message_id: int
+    body: str
+
+
+class ClientDeleteFrame(TypedDict):
+    type: Literal["delete"]
+    message_id: int
+
+
+class ClientReactFrame(TypedDict):
+    type: Literal["react"]
+    message_id: int
+    emoji: str
 
 
 class ClientTypingFrame(TypedDict):
@@ -477,6 +640,7 @@ SERVER_FRAMES: dict[str, tuple[type, ...]] = {
     "inbox": (InboxFrame,),
     "ready": (NotificationsReadyFrame, DirectReadyFrame, RoomReadyFrame),
     "message": (MessageFrame,),
+    "message_update": (MessageUpdateFrame,),
     "typing": (TypingFrame,),
     "read": (ReadFrame,),
     "join": (JoinFrame,),
@@ -488,6 +652,9 @@ CLIENT_FRAMES: dict[str, type] = {
     CLIENT_READ: ClientReadFrame,
     CLIENT_MARK_READ: ClientMarkReadFrame,
     CLIENT_MARK_ALL_READ: ClientMarkAllReadFrame,
+    CLIENT_EDIT: ClientEditFrame,
+    CLIENT_DELETE: ClientDeleteFrame,
+    CLIENT_REACT: ClientReactFrame,
 }
 
 
@@ -501,6 +668,9 @@ class RelayEvent(TypedDict):
     exclude_channel: NotRequired[str]
     sender: NotRequired[int]
     seq: NotRequired[int]
+    version: NotRequired[int]
+    room: NotRequired[int]
+    bell: NotRequired[bool]
     presence: NotRequired[str]
     presence_version: NotRequired[int]
 
@@ -558,6 +728,9 @@ def relay_event(
     exclude_channel: str | None = None,
     sender: int | None = None,
     seq: int | None = None,
+    version: int | None = None,
+    room: int | None = None,
+    bell: bool | None = None,
     presence: str | None = None,
     presence_version: int | None = None,
 ) -> RelayEvent:
@@ -568,21 +741,25 @@ def relay_event(
     ``sender`` lets a receiver drop frames from users it has blocked; ``seq`` is
     the id of the stored row the frame announces, so a socket that has just
     replayed up to some id drops the live copy of a row it already sent;
+    ``version`` is the message version a ``message_update`` carries, dropped
+    the same way by a socket that replayed by version; ``room`` marks an
+    event of a room's group, where its members' bell sockets listen too and
+    take only those marked ``bell``;
     ``presence`` (``"join"`` or ``"leave"``, of ``sender``) lets a room socket
     drop an announcement its ``ready`` snapshot already reflects, and
     ``presence_version`` one that arrives after a newer one.
     """
     event: RelayEvent = {"type": "frame.relay", "text": encode(frame)}
-    if exclude_user is not None:
-        event["exclude_user"] = exclude_user
-    if exclude_channel is not None:
-        event["exclude_channel"] = exclude_channel
-    if sender is not None:
-        event["sender"] = sender
-    if seq is not None:
-        event["seq"] = seq
-    if presence is not None:
-        event["presence"] = presence
-    if presence_version is not None:
-        event["presence_version"] = presence_version
+    routing = {
+        "exclude_user": exclude_user,
+        "exclude_channel": exclude_channel,
+        "sender": sender,
+        "seq": seq,
+        "version": version,
+        "room": room,
+        "bell": bell,
+        "presence": presence,
+        "presence_version": presence_version,
+    }
+    event.update({key: value for key, value in routing.items() if value is not None})  # type: ignore[typeddict-item]
     return event

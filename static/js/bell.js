@@ -14,12 +14,14 @@
  *       button.notification-mark-read    marks it read (hidden once read)
  *   #bell-empty          shown while the list is empty
  *   #bell-mark-all       marks all read
+ *   #bell-desktop        asks for desktop-notification permission (desktop.js); hidden once answered
  *   #messages-badge      (base.html) unread direct messages: "ready" inbox_unread
  *                        and "inbox" frames; hidden when 0
  *
  *   #rooms-badge         (base.html) a dot while a room has unread messages
  *   #notification-page-list, #notifications-unread   the /notifications/ page, kept live
- *   #conversation-list   the /messages/ page, re-rendered from /api/conversations/ live
+ *   #conversation-list   the /messages/ page, re-rendered from /api/conversations/ live,
+ *                        and moved on by each room message the bell receives
  *
  * Keyboard: the button opens and closes the dropdown (Enter/Space); ArrowDown/ArrowUp
  * move through its links and buttons, Home/End jump to the first/last, Tab walks
@@ -28,8 +30,11 @@
  * The page title carries the unread count (notifications plus direct messages).
  * Live updates come from /ws/notifications/ through RealtimeSocket (socket.js),
  * which reconnects and resumes with ?after=<highest notification id seen>; items
- * are kept by id, so a notification is never shown twice. All server text is
- * inserted with textContent.
+ * are kept by id, so a notification is never shown twice; a grouped one removes
+ * the ids it ``replaces`` (here, in the list and on the /notifications/ page).
+ * While the tab is hidden, live notifications and direct messages that raise the
+ * inbox total also show as desktop notifications (desktop.js); replayed ones do not.
+ * All server text is inserted with textContent.
  */
 (function () {
   "use strict";
@@ -54,6 +59,7 @@
   var baseTitle = document.title.replace(/^\(\d+\) /, "");
   var inboxUnread = 0;
 
+  var replaying = true;  // frames before "ready" are a resume's replay, not news
   var items = {};   // id -> notification object (PROTOCOL.md)
   var nodes = {};   // id -> its <li>
   var lastId = parseInt(root.dataset.lastId, 10) || 0;
@@ -129,7 +135,23 @@
     }, 150);
   }
 
+  /* A new message of one of the user's rooms (the bell follows them): its row moves to the top
+     with the message, and counts as unread unless it is the user's own or the user is reading
+     that room right now. The list is exact again at the next API refresh. */
+  function onRoomMessage(message) {
+    var entry = (conversations || []).filter(function (e) { return e.id === message.conversation; })[0];
+    if (!entry) { refreshConversations(); return; }
+    if (entry.last_message && entry.last_message.id >= message.id) { return; }
+    var own = String(message.sender && message.sender.id) === document.body.dataset.userId;
+    var reading = window.location.pathname === entry.url && document.visibilityState === "visible";
+    entry.last_message = message;
+    if (!own && !reading) { entry.unread += 1; }
+    renderConversations([entry].concat(conversations.filter(function (e) { return e !== entry; })));
+  }
+
+  var conversations = null;
   function renderConversations(results) {
+    conversations = results;
     if (roomsBadge) {
       roomsBadge.hidden = !results.some(function (entry) { return entry.kind === "room" && entry.unread > 0; });
     }
@@ -158,7 +180,7 @@
       if (entry.last_message) {
         var last = document.createElement("p");
         last.className = "meta last-message";
-        var body = entry.last_message.body;
+        var body = entry.last_message.deleted ? "message deleted" : entry.last_message.body;
         last.textContent = entry.last_message.sender.username + ": " + (body.length > 120 ? body.slice(0, 119) + "…" : body);
         li.appendChild(last);
       }
@@ -349,11 +371,34 @@
     if (returnFocus) { button.focus(); }
   }
 
+  /* A grouped notification supersedes these ids: they leave the list and the page. */
+  function forget(ids) {
+    if (!Array.isArray(ids)) { return; }
+    ids.forEach(function (id) {
+      delete items[id];
+      if (nodes[id]) {
+        if (nodes[id].parentNode) { nodes[id].parentNode.removeChild(nodes[id]); }
+        delete nodes[id];
+      }
+      var row = pageList && pageList.querySelector('.notification-row[data-id="' + Number(id) + '"]');
+      if (row) { row.remove(); }
+    });
+  }
+
+  function desktop(title, body, tag, url) {
+    if (!replaying && window.DesktopNotify) { window.DesktopNotify.show(title, body, tag, safeUrl(url) ? url : null); }
+  }
+
   function onFrame(frame) {
     if (frame.type === "notification") {
-      var isNew = remember(frame.notification, false);
-      if (isNew) { pageAdd(frame.notification); }
-      setUnread(frame.unread, isNew ? frame.notification.text : null);
+      var notification = frame.notification;
+      forget(notification && notification.replaces);
+      var isNew = remember(notification, false);
+      if (isNew) {
+        pageAdd(notification);
+        desktop("Social", notification.text, "notification-" + notification.id, notification.url);
+      }
+      setUnread(frame.unread, isNew ? notification.text : null);
       render();
     } else if (frame.type === "unread") {
       if (Array.isArray(frame.ids)) { markLocally(function (id) { return frame.ids.indexOf(id) !== -1; }); }
@@ -361,10 +406,19 @@
       if (frame.unread === 0) { markLocally(function () { return true; }); }
       setUnread(frame.unread);
     } else if (frame.type === "ready") {
+      replaying = false;
       setUnread(frame.unread);
       setInbox(frame.inbox_unread);
     } else if (frame.type === "inbox") {
+      // Only a message that raised the total is news (a muted conversation's does not).
+      var message = frame.message;
+      if (message && message.sender && typeof frame.unread === "number" && frame.unread > inboxUnread) {
+        var peer = message.sender.username;
+        desktop("Message from " + peer, message.body, "message-" + message.id, "/messages/" + encodeURIComponent(peer) + "/");
+      }
       setInbox(frame.unread);
+    } else if (frame.type === "message") {
+      onRoomMessage(frame.message);
     }
   }
 
@@ -413,6 +467,7 @@
   render();
   var socket = new window.RealtimeSocket(root.dataset.socketPath, {
     onFrame: onFrame,
+    onOpen: function () { replaying = true; },
     onStatus: function (state, code) { window.RealtimeSocket.showStatus("notifications", state, code); },
     getAfter: function () { return String(lastId); }
   });

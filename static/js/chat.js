@@ -11,7 +11,8 @@
  *   #chat                         the root element (data-state="open|reconnecting|closed")
  *   #message-list                 <ol> of messages, oldest first; it scrolls, the page does not
  *   #message-live                 polite live region: announces incoming live messages only
- *   .message[data-id]             one stored message (data-client-id when it had one)
+ *   .message[data-id]             one stored message, id="message-<id>" (data-client-id when it had one,
+ *                                 data-version: the copy shown; only a higher version replaces it)
  *   .message.own                  sent by the current user
  *   .message.grouped              same sender as the message above, shortly after it
  *   .message.pending              sent, not yet acknowledged (data-client-id, no data-id)
@@ -28,14 +29,25 @@
  *   #online-list li[data-user-id] who is in the room now (rooms)
  *   #load-older                   pages back through history (before=<oldest id>); scrolling up does too
  *   #chat-error                   the last error frame's message (role="alert")
+ *   #reply-preview                "Replying to bob: …" above the composer, #reply-cancel drops it
+ *   .message.targeted             the message a #message-<id> link (a quote, a mention's URL) went to
+ *   Up / Down on the list or a message focus the previous / next message
+ *   edits, deletes, reactions and quotes: see message_actions.js; Up on an empty composer edits
+ *   your last message.
  *
  * Flow: history over HTTP (and the unread count from /api/conversations/) first,
- * then the socket, resuming with ?after=<newest id>; a read-only room (a public
- * room you are not in) never opens the socket, as connecting joins it.
- * Messages typed while offline wait in an outbox keyed by client_id, kept in
- * localStorage per conversation, and are (re)sent with the same client_id after
- * every `ready`, also after a reload; the server's echo with that client_id
- * replaces the pending bubble, and messages are de-duplicated by id.
+ * then the socket, resuming with ?since=<highest version seen>: the newest page's
+ * versions and every frame's count, older pages' do not (they may be newer than a
+ * change the socket has not delivered yet). `message` and `message_update` frames both
+ * go through one upsert: a message shown is replaced only by a higher version, so a
+ * replayed copy is an update, never a second bubble. `ready.truncated` drops everything
+ * and reloads the newest page. A read-only room (a public room you are not in) never
+ * opens the socket, as connecting joins it. #message-<id> in the URL (a mention's
+ * notification) scrolls to that message, paging back through history if needed.
+ * Messages typed while offline wait in an outbox keyed by client_id (with the reply_to
+ * they answer), kept in localStorage per conversation, and are (re)sent with the same
+ * client_id after every `ready`, also after a reload; the server's echo with that
+ * client_id replaces the pending bubble, and messages are de-duplicated by id.
  * User text is only ever inserted with textContent and DOM nodes.
  */
 (function () {
@@ -47,9 +59,11 @@
   var NEAR_BOTTOM_PX = 80;
   var NEAR_TOP_PX = 40;
   var PAGE = 50;
+  var JUMP_PAGES = 20;    // how far back a #message-<id> link pages through history
+  var EXCERPT = 140;      // characters of a quoted message (bounds.REPLY_EXCERPT_CHARS)
 
   var root = document.getElementById("chat");
-  if (!root || !window.RealtimeSocket) { return; }
+  if (!root || !window.RealtimeSocket || !window.MessageActions) { return; }
 
   var kind = root.dataset.kind;
   var readOnly = root.dataset.readOnly === "true";
@@ -64,6 +78,8 @@
   var errorEl = document.getElementById("chat-error");
   var emptyEl = document.getElementById("chat-empty");
   var onlineList = document.getElementById("online-list");
+  var replyBar = document.getElementById("reply-preview");
+  var replyText = document.getElementById("reply-preview-text");
   var storageKey = "outbox:" + me.id + ":" + root.dataset.wsPath;
 
   var known = {};
@@ -75,7 +91,9 @@
   }
 
   var byId = {};          // message id -> element
-  var outbox = loadOutbox(); // [{client_id, body, failed}] not yet acknowledged, in send order
+  var outbox = loadOutbox(); // [{client_id, body, reply_to, reply_preview, failed}] not yet acknowledged, in send order
+  var highestVersion = 0; // the resume point: see the header
+  var replyTo = null;     // the reply object of the message the composer answers
   var typers = {};        // username -> timer
   var peerRead = 0;       // DMs: the peer's read marker
   var lastReadSent = 0;
@@ -84,8 +102,20 @@
   var socket = null;
   var historyLoaded = false;
   var hasMore = false;
-  var loadingOlder = false;
+  var loadingOlder = null; // the promise of the older page being loaded
   var unseen = 0;         // messages that arrived while scrolled up
+  var changes = window.MessageActions({
+    me: me,
+    canModerate: root.dataset.canModerate === "true",
+    readOnly: readOnly,
+    renderBody: renderBody,
+    send: function (frame) { return Boolean(socket && replay === null && socket.send(frame)); },
+    showError: showError,
+    reply: startReply,
+    composer: input || list,
+    list: list,
+    jumpTo: jumpTo
+  });
 
   function loadOutbox() {
     try {
@@ -108,9 +138,8 @@
 
   function ids() { return Object.keys(byId).map(Number); }
 
-  function newestId() {
-    var all = ids();
-    return all.length ? Math.max.apply(null, all) : 0;
+  function seeVersion(message) {
+    highestVersion = Math.max(highestVersion, message.version || 0);
   }
 
   function oldestId() {
@@ -191,7 +220,9 @@
   }
 
   function fillBubble(li, message) {
+    li.id = "message-" + message.id;
     li.dataset.id = String(message.id);
+    li.dataset.version = String(message.version || 0);
     li.dataset.at = message.created_at;
     if (message.client_id) { li.dataset.clientId = message.client_id; }
     li.classList.remove("pending", "failed");
@@ -204,6 +235,7 @@
     time.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     time.title = when.toLocaleString();
     li.title = message.sender.username + ", " + when.toLocaleString();
+    changes.render(li, message);
   }
 
   /* Stored messages stay sorted by id; pending and failed ones stay below them. */
@@ -278,9 +310,13 @@
     newButton.textContent = unseen + " new message" + (unseen === 1 ? "" : "s") + " ↓";
   }
 
-  /* Show one stored message (from history, replay or live); idempotent by id. */
+  /* Show one stored message (from history, replay or live): a new bubble, or the one
+     shown replaced by a higher version. True when it is new. */
   function addMessage(message) {
-    if (byId[message.id]) { return false; }
+    if (byId[message.id]) {
+      updateMessage(message);
+      return false;
+    }
     var li = null;
     if (message.sender.id === me.id) {
       li = findPending(message.client_id);
@@ -299,8 +335,21 @@
     return true;
   }
 
+  /* A message_update (or a copy of a message shown): only a higher version replaces it.
+     One not shown (older than the history loaded) is skipped: its page brings it as it is. */
+  function updateMessage(message) {
+    var li = byId[message.id];
+    if (message.deleted && replyTo && replyTo.id === message.id) {
+      cancelReply();
+      showError("The message you were replying to was deleted.");
+    }
+    if (!li || (message.version || 0) <= Number(li.dataset.version)) { return; }
+    fillBubble(li, message);
+  }
+
   /* A live message: follow it when at the bottom (or our own), else count it. */
   function addLive(message) {
+    seeVersion(message);
     var follow = nearBottom() || message.sender.id === me.id;
     if (!addMessage(message)) { return false; }
     decorate();
@@ -311,8 +360,10 @@
   }
 
   function clearAll() {
+    changes.cancelEdit();
     list.textContent = "";
     byId = {};
+    highestVersion = 0;
     outbox.forEach(function (item) { list.appendChild(pendingBubble(item)); });
   }
 
@@ -321,8 +372,15 @@
     li.classList.add("own", "pending");
     li.dataset.clientId = item.client_id;
     li.querySelector("time").textContent = "sending…";
+    if (item.reply_preview) { changes.renderQuote(li, item.reply_preview); }
     if (item.failed) { markFailed(li, item.client_id); }
     return li;
+  }
+
+  function messageFrame(item) {
+    var frame = { type: "message", body: item.body, client_id: item.client_id };
+    if (item.reply_to) { frame.reply_to = item.reply_to; }
+    return frame;
   }
 
   function markFailed(li, clientId) {
@@ -345,7 +403,7 @@
       li.classList.remove("failed");
       li.classList.add("pending");
       li.querySelector("time").textContent = "sending…";
-      if (socket && replay === null) { socket.send({ type: "message", body: item.body, client_id: item.client_id }); }
+      if (socket && replay === null) { socket.send(messageFrame(item)); }
     });
     var discard = document.createElement("button");
     discard.type = "button";
@@ -461,7 +519,7 @@
     (function sendSome() {
       pending.splice(0, FLUSH_PER_SECOND).forEach(function (item) {
         if (outbox.indexOf(item) !== -1 && !item.failed) {
-          socket.send({ type: "message", body: item.body, client_id: item.client_id });
+          socket.send(messageFrame(item));
         }
       });
       if (pending.length) { window.setTimeout(sendSome, 1000); }
@@ -472,12 +530,17 @@
     var frames = replay || [];
     replay = null;
     if (frame.truncated) {
-      // More was missed than the server replays: start over from the newest.
+      // More was missed than the server replays: start over from the newest page.
       clearAll();
-      hasMore = true;
-      olderButton.hidden = false;
+      loadHistory(null)
+        .then(function () { decorate(); updateEmpty(); toBottom(); sendRead(); })
+        .catch(function () { showError("Could not load the conversation history."); });
+    } else {
+      frames.forEach(function (f) {
+        if (f.type === "message") { addLive(f.message); } else { onUpdate(f.message); }
+      });
+      changes.settle();
     }
-    frames.forEach(function (f) { addLive(f.message); });
     if (kind === "direct" && frame.read && frame.peer) {
       peerRead = Math.max(peerRead, frame.read[frame.peer.username] || 0);
       lastReadSent = Math.max(lastReadSent, frame.read[me.username] || 0);
@@ -489,13 +552,19 @@
     sendRead();
   }
 
+  function onUpdate(message) {
+    seeVersion(message);
+    updateMessage(message);
+  }
+
   function onFrame(frame) {
-    if (replay && frame.type === "message") { replay.push(frame); return; }
+    if (replay && (frame.type === "message" || frame.type === "message_update")) { replay.push(frame); return; }
     switch (frame.type) {
       case "ready": onReady(frame); break;
       case "message":
         if (addLive(frame.message)) { renderSeen(); sendRead(); }
         break;
+      case "message_update": onUpdate(frame.message); break;
       case "typing": if (frame.user.id !== me.id) { setTyping(frame.user.username); } break;
       case "read":
         if (kind === "direct" && frame.user.id !== me.id) {
@@ -511,6 +580,9 @@
   }
 
   function onError(frame) {
+    var refused = frame.message_id && byId[frame.message_id];
+    // An edit, delete or reaction refused: show the message as stored again.
+    if (refused && refused.message) { changes.render(refused, refused.message); }
     var pending = findPending(frame.client_id);
     if (pending && frame.code !== "rate_limited" && frame.code !== "server_error") {
       // Refused for good (empty, too long, forbidden): kept, but only resent on "Retry".
@@ -540,10 +612,14 @@
       });
   }
 
+  /* A page of history; the newest page (no `before`) also moves the resume point. */
   function loadHistory(before) {
     var url = root.dataset.historyUrl + "?limit=" + PAGE + (before ? "&before=" + before : "");
     return fetchJson(url).then(function (data) {
-      data.results.forEach(addMessage);
+      data.results.forEach(function (message) {
+        if (!before) { seeVersion(message); }
+        addMessage(message);
+      });
       if (!before) { historyLoaded = true; }
       hasMore = data.has_more;
       olderButton.hidden = !hasMore;
@@ -555,14 +631,54 @@
 
   /* Older history above, keeping what the reader looks at exactly where it was. */
   function loadOlder() {
-    if (loadingOlder || !hasMore) { return; }
-    loadingOlder = true;
+    if (loadingOlder) { return loadingOlder; }
+    if (!hasMore) { return Promise.resolve(); }
     olderButton.disabled = true;
     var fromBottom = list.scrollHeight - list.scrollTop;
-    loadHistory(oldestId())
+    loadingOlder = loadHistory(oldestId())
       .then(function () { list.scrollTop = list.scrollHeight - fromBottom; })
       .catch(function () { showError("Could not load older messages."); })
-      .then(function () { loadingOlder = false; olderButton.disabled = false; });
+      .then(function () { loadingOlder = null; olderButton.disabled = false; });
+    return loadingOlder;
+  }
+
+  /* Scroll to a message and highlight it, paging back (at most JUMP_PAGES pages) until it is there. */
+  function jumpTo(id, pagesLeft) {
+    var li = byId[id];
+    if (li) {
+      var old = list.querySelector(".message.targeted");
+      if (old) { old.classList.remove("targeted"); }
+      void li.offsetWidth; // restart the highlight's animation when it is the same message again
+      li.classList.add("targeted");
+      li.scrollIntoView({ block: "center" });
+      li.focus({ preventScroll: true });
+      return;
+    }
+    var left = pagesLeft === undefined ? JUMP_PAGES : pagesLeft;
+    if (!hasMore || left <= 0 || (ids().length && id > oldestId())) {
+      showError("That message is not in this conversation's history.");
+      return;
+    }
+    loadOlder().then(function () { jumpTo(id, left - 1); });
+  }
+
+  function hashTarget() {
+    var match = /^#message-(\d+)$/.exec(window.location.hash);
+    return match ? Number(match[1]) : 0;
+  }
+
+  /* The composer answers a message: "Replying to bob: …" until sent or cancelled. */
+  function startReply(message) {
+    if (!input || !message || message.deleted) { return; }
+    replyTo = { id: message.id, sender: message.sender, excerpt: message.body.slice(0, EXCERPT), deleted: false };
+    replyText.textContent = "Replying to " + message.sender.username + ": " + replyTo.excerpt;
+    replyBar.hidden = false;
+    input.focus();
+  }
+
+  function cancelReply() {
+    replyTo = null;
+    if (replyBar) { replyBar.hidden = true; }
   }
 
   /* The unread count of this conversation, from the inbox API (0 when unknown). */
@@ -598,6 +714,11 @@
     if (!body) { return; }
     if (body.length > 4000) { showError("Messages can be at most 4000 characters."); return; }
     var item = { client_id: newClientId(), body: body };
+    if (replyTo) {
+      item.reply_to = replyTo.id;
+      item.reply_preview = replyTo;
+      cancelReply();
+    }
     outbox.push(item);
     saveOutbox();
     list.appendChild(pendingBubble(item));
@@ -606,9 +727,7 @@
     input.value = "";
     showError("");
     // While offline (or before ready) the item waits in the outbox and goes out after ready.
-    if (socket && replay === null) {
-      socket.send({ type: "message", body: item.body, client_id: item.client_id });
-    }
+    if (socket && replay === null) { socket.send(messageFrame(item)); }
     toBottom();
   }
 
@@ -622,7 +741,20 @@
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         send();
+      } else if (event.key === "ArrowUp" && !input.value && !event.shiftKey && !event.altKey &&
+                 !event.ctrlKey && !event.metaKey) {
+        // As in Slack: Up on an empty composer edits your last message.
+        var own = list.querySelectorAll(".message.own[data-id]:not(.deleted)");
+        if (own.length && changes.edit(own[own.length - 1])) { event.preventDefault(); }
+      } else if (event.key === "Escape" && replyTo) {
+        event.preventDefault();
+        cancelReply();
       }
+    });
+
+    document.getElementById("reply-cancel").addEventListener("click", function () {
+      cancelReply();
+      input.focus();
     });
 
     input.addEventListener("input", function () {
@@ -648,6 +780,10 @@
   }
 
   document.addEventListener("visibilitychange", sendRead);
+  window.addEventListener("hashchange", function () {
+    var target = hashTarget();
+    if (target && historyLoaded) { jumpTo(target); }
+  });
 
   function connect() {
     replay = [];
@@ -656,7 +792,7 @@
       onStatus: onStatus,
       // After a successful history load even "0" is a resume point: nothing is missed
       // between the HTTP page and the socket.
-      getAfter: function () { return historyLoaded ? String(newestId()) : null; }
+      getSince: function () { return historyLoaded ? String(highestVersion) : null; }
     });
   }
 
@@ -675,5 +811,6 @@
         connect();
         input.focus();
       }
+      if (hashTarget()) { jumpTo(hashTarget()); }
     });
 })();

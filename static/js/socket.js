@@ -4,7 +4,9 @@
  * - Exponential back-off with full jitter (0.5 s doubling up to 30 s) after
  *   network faults and 1000/1001/1006/1011/1012 closes.
  * - Resumes: every (re)connect asks getAfter() for the newest id the page has
- *   and adds ?after=<id>, so the server replays what was missed.
+ *   and adds ?after=<id>, so the server replays what was missed; or, with a
+ *   getSince() option (chat sockets, protocol 1.1), ?since=<highest message
+ *   version seen>, which also replays edits, deletes and reactions.
  * - Stops on 4401 (goes to the login page), 4403 and 4404; backs off for a
  *   minute on 4429; reconnects after 1.5-2.5 s on 4001 (session changed).
  * - Reports its state to onStatus("connecting"|"open"|"reconnecting"|"closed", code)
@@ -22,6 +24,7 @@
     this.onStatus = options.onStatus || function () {};
     this.onOpen = options.onOpen || function () {};
     this.getAfter = options.getAfter || function () { return null; };
+    this.getSince = options.getSince || function () { return null; };
     this.attempt = 0;
     this.stopped = false;
     this.ws = null;
@@ -44,8 +47,9 @@
 
   RealtimeSocket.prototype.url = function () {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var after = this.getAfter();
-    var query = after ? "?after=" + encodeURIComponent(after) : "";
+    var since = this.getSince();
+    var after = since ? null : this.getAfter();
+    var query = since ? "?since=" + encodeURIComponent(since) : (after ? "?after=" + encodeURIComponent(after) : "");
     return scheme + window.location.host + this.path + query;
   };
 

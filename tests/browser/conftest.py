@@ -3,7 +3,8 @@
 Skipped, with the reason, on machines without /usr/bin/chromium
 (`make browser-deps` installs it, and axe-core for the accessibility checks).
 Screenshots go to test-artifacts/screenshots; test_daily.py's bell-, dm- and
-room-{desktop,phone}.png are copied to docs/screenshots/ by hand after a look.
+room-{desktop,phone}.png and test_message_changes.py's changes-{desktop,phone}.png
+are copied to docs/screenshots/ by hand after a look.
 
 Why async: the sync Playwright API runs an event loop in the main thread, and
 Django's sync ORM then raises SynchronousOnlyOperation. Tests here are async

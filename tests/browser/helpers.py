@@ -44,7 +44,7 @@ async def assert_accessible(page: Any) -> None:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
-    assert bad == [], f"axe on {page.url}"
+    assert bad == [], f"axe on {page.url}: {bad}"
 
 
 async def no_horizontal_scroll(page: Any) -> None:

@@ -108,7 +108,9 @@ async def test_chat_by_keyboard(browsing, users):
     box = page.locator("#message-input")
     # The textarea has an accessible name from its <label>, and a description.
     await expect(page.get_by_role("textbox", name="Message")).to_have_id("message-input")
-    await expect(box).to_have_accessible_description("Enter sends, Shift+Enter starts a new line.")
+    await expect(box).to_have_accessible_description(
+        "Enter sends, Shift+Enter starts a new line, Up edits your last message."
+    )
 
     for _ in range(30):
         await page.keyboard.press("Tab")

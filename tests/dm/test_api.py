@@ -52,7 +52,11 @@ def test_dm_history_pages_back_oldest_first(alice_client, users, pair):
     assert [m["id"] for m in oldest["results"]] == ids[:1]
     assert oldest["has_more"] is False
     message = newest["results"][-1]
-    assert set(message) == {"id", "conversation", "sender", "body", "created_at", "client_id"}
+    assert set(message) == {
+        "id", "conversation", "sender", "body", "created_at", "client_id",
+        "version", "edited_at", "deleted", "reactions", "reply_to",
+    }
+    assert message["version"] == message["id"] and message["reply_to"] is None
     assert message["sender"] == {"id": users["bob"].pk, "username": "bob"}
 
 
@@ -143,6 +147,7 @@ def test_conversations_shape_and_order(alice_client, users, pair):
         "url": "/messages/bob/",
         "unread": 2,
         "last_message": results[0]["last_message"],
+        "muted": False,
     }
     assert results[0]["last_message"]["id"] == ids[-1]
     assert (results[1]["kind"], results[1]["title"], results[1]["url"], results[1]["unread"]) == (

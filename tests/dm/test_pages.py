@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dm import selectors, services
+from dm import changes, selectors, services
 from dm.models import Block, Conversation
+from social.realtime import protocol
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +31,16 @@ def test_inbox_lists_conversations_with_unread_and_last_message(alice_client, us
     assert 'href="/messages/bob/"' in page
     assert "hello &lt;b&gt;alice&lt;/b&gt;" in page
     assert 'class="badge conversation-unread">1' in page
+
+
+def test_inbox_shows_a_deleted_last_message_as_deleted(alice_client, users):
+    pair = services.direct_conversation_get_or_create(user_a=users["alice"], user_b=users["bob"])
+    sent = services.message_send(sender=users["bob"], conversation=pair, body="oops, wrong chat", client_id=None)
+    changes.message_change(user=users["bob"], conversation=pair, change=protocol.Change("delete", sent.message.pk))
+    page = alice_client.get("/messages/").content.decode()
+    assert "bob: <em>message deleted</em>" in page and "oops" not in page
+    # Deleted, it is not unread either.
+    assert "conversation-unread" not in page
 
 
 def test_inbox_form_opens_a_conversation(alice_client, users):

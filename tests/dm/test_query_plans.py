@@ -1,5 +1,5 @@
 """On a seeded table, the messaging reads that run per request or per socket use an index, never a
-sequential scan of the messages (PostgreSQL's plan, after ANALYZE). Figures: bench scenario 6."""
+sequential scan of the messages (PostgreSQL's plan, after ANALYZE). Figures: bench scenario 7."""
 
 from __future__ import annotations
 

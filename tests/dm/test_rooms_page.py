@@ -57,6 +57,17 @@ def test_a_public_room_you_are_not_in_is_read_only_until_you_join(alice_client, 
     assert '<script id="chat-members" type="application/json">["alice", "bob"]</script>' in page
 
 
+def test_only_a_rooms_creator_is_offered_deleting_others_messages(client, users):
+    services.room_create(creator=users["bob"], name="General", slug="general", private=False)
+    client.force_login(users["alice"])
+    client.post("/rooms/general/join/")
+    assert 'data-can-moderate="false"' in client.get("/rooms/general/").content.decode()
+    client.force_login(users["bob"])
+    assert 'data-can-moderate="true"' in client.get("/rooms/general/").content.decode()
+    # In a DM nobody may delete the other's messages.
+    assert 'data-can-moderate="false"' in client.get("/messages/alice/").content.decode()
+
+
 def test_a_private_room_shows_a_styled_403_in_the_layout(alice_client, users):
     services.room_create(creator=users["bob"], name="Secret", slug="secret", private=True)
     response = alice_client.get("/rooms/secret/")

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from dm import access, services
+from dm import access, changes, services
 from dm.models import Message
+from social.realtime import protocol
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -99,12 +100,16 @@ def test_client_sends_then_resumes_after_a_restart_with_what_it_missed(start_ser
     # Stored while the client is away, so only its resume can bring it.
     conversation, _ = access.access_direct(bob, "alice")
     missed = services.message_store(sender=bob, conversation=conversation, body="while you were out", client_id=None)
+    changes.message_change(user=bob, conversation=conversation, change=protocol.Change("react", echo["id"], emoji="👍"))
     server.start()
 
     reconnected = client.until(lambda e: e["event"] == "connected" and e["socket"] == "dm")
-    assert reconnected["url"].endswith(f"/ws/dm/bob/?after={echo['id']}")
+    # It resumes by version, so it gets the reaction too, not only the new message.
+    assert reconnected["url"].endswith(f"/ws/dm/bob/?since={echo['version']}")
     replayed = client.until(frame_of("dm", "message"))["frame"]["message"]
     assert (replayed["id"], replayed["body"]) == (missed.message.pk, "while you were out")
+    reacted = client.until(frame_of("dm", "message_update"))["frame"]["message"]
+    assert (reacted["id"], [r["emoji"] for r in reacted["reactions"]]) == (echo["id"], ["👍"])
     client.until(frame_of("dm", "ready"))
     time.sleep(0.5)  # a doubled copy or a resent "hello bob" would arrive straight after ready
     while not client.events.empty():

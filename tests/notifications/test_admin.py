@@ -53,3 +53,29 @@ def test_admin_pages_render(admin_client_, alice):
     notification = notify(alice, "a")
     for path in ["", "add/", f"{notification.pk}/change/", "?read_at__isnull=True"]:
         assert client.get(f"/admin/notifications/notification/{path}").status_code == 200
+
+
+def test_digests_are_listed_read_only_and_an_interrupted_one_shows(admin_client_, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.digests import digest_compose
+    from notifications.models import Digest
+
+    client, _ = admin_client_
+    notify(alice, "while away")
+    digest = digest_compose(user_id=alice.pk, now=timezone.now() + timedelta(minutes=11))
+    Digest.objects.filter(pk=digest.pk).update(claimed_at=timezone.now(), claimed_by="host:123")
+    listed = client.get("/admin/notifications/digest/?sent_at__isnull=True")
+    assert listed.status_code == 200 and "host:123" in listed.content.decode()
+    assert client.get("/admin/notifications/digest/add/").status_code == 403
+    assert client.post(f"/admin/notifications/digest/{digest.pk}/change/", {"to": "x@example.com"}).status_code == 403
+    assert Digest.objects.get(pk=digest.pk).to == "alice@example.com"
+
+
+def test_grouping_fields_of_a_notification_are_read_only(admin_client_, alice):
+    client, _ = admin_client_
+    notification = notify(alice, "hello")
+    page = client.get(f"/admin/notifications/notification/{notification.pk}/change/").content.decode()
+    assert 'name="replaces"' not in page and 'name="superseded_by"' not in page

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
-from dm.models import Conversation, Membership, Message
+from dm import services
 from notifications.models import Notification
 from notifications.services import anotify
 from social.realtime.groups import control_group
@@ -52,10 +52,8 @@ async def test_ready_without_replay_when_no_after(alice, alice_cookie, bell):
 async def test_ready_counts_unread_direct_messages(alice, bob, alice_cookie, bell):
     @sync_to_async
     def direct_message():
-        conversation = Conversation.objects.create(kind="direct", direct_key=f"{alice.pk}:{bob.pk}")
-        Membership.objects.create(conversation=conversation, user=alice)
-        Membership.objects.create(conversation=conversation, user=bob)
-        Message.objects.create(conversation=conversation, sender=bob, body="hi")
+        conversation = services.direct_conversation_get_or_create(user_a=alice, user_b=bob)
+        services.message_send(sender=bob, conversation=conversation, body="hi", client_id=None)
 
     await direct_message()
     socket = await bell(alice_cookie)

@@ -35,6 +35,9 @@ def test_notify_stores_and_pushes_on_commit(alice, pushes, django_capture_on_com
                 "url": "/notifications/",
                 "created_at": notification.created_at.isoformat(timespec="microseconds"),
                 "read": False,
+                "replaces": [],
+                "actors": [],
+                "count": 1,
             },
             "unread": 1,
         }

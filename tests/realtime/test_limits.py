@@ -1,10 +1,13 @@
 """Flood limits, socket caps and frame-size limits on every socket."""
 
+import asyncio
 import json
 
 import pytest
 from django.test import override_settings
 
+from social.realtime import limits
+from tests.conftest import needs_redis
 from tests.support.clients import WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,3 +110,26 @@ async def test_malformed_after_is_reported_and_ignored(bell):
     first = await socket.recv()
     assert first["type"] == "error" and first["code"] == "invalid"
     assert (await socket.recv())["type"] == "ready"
+
+
+@needs_redis
+async def test_frames_counted_together_get_the_answers_each_would_have_had_alone(settings, monkeypatch):
+    """One Redis round trip counts a loop turn's frames: the first USER_RATE_PER_SECOND of the
+    window pass, over turns and users alike."""
+    settings.REALTIME = realtime(settings, USER_RATE_PER_SECOND=5)
+    monkeypatch.setattr(limits.time, "time", lambda: 1_900_000_000.5)
+    first_turn = await asyncio.gather(*(limits.user_frame_allowed(1) for _ in range(4)))
+    second_turn = await asyncio.gather(*(limits.user_frame_allowed(1) for _ in range(3)))
+    other_user = await asyncio.gather(*(limits.user_frame_allowed(2) for _ in range(3)))
+    assert (first_turn, second_turn, other_user) == ([True] * 4, [True, False, False], [True] * 3)
+
+
+@needs_redis
+async def test_frame_counting_fails_open_when_redis_fails(settings, monkeypatch):
+    settings.REALTIME = realtime(settings, USER_RATE_PER_SECOND=1)
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(limits._redis().__class__, "pipeline", broken)
+    assert await asyncio.gather(*(limits.user_frame_allowed(3) for _ in range(3))) == [True] * 3

@@ -4,7 +4,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_ONLY = {"pytest", "pytest-django", "pytest-asyncio", "pytest-timeout", "hypothesis", "playwright", "ruff"}
+DEV_ONLY = {
+    "pytest", "pytest-django", "pytest-asyncio", "pytest-timeout", "hypothesis", "playwright", "ruff", "aiosmtpd",
+}
 
 
 def pinned(path: Path) -> dict[str, str]:

@@ -44,3 +44,17 @@ async def until_subscribed(layer: Any, group: str, timeout: float = 5.0) -> None
         await wait_for(subscribed, timeout, what=f"a subscriber for {names}")
     finally:
         await client.aclose()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
+    """The blocking twin of ``wait_for``, for sync tests that watch other processes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout}s: {what or predicate}")
+        time.sleep(POLL_S * 5)

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("notifications", "0001_initial"),
+        ("notifications", "0002_attention"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("dm", "0005_room_invitation"),
+        ("dm", "0007_membership_muted_emailed"),
     ]
 
     operations = [
