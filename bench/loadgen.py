@@ -665,6 +665,8 @@ async def costs(cfg: Json, target: Target, window: CpuWindow) -> Json:
         checks["room history page (before=)"] = f"HTTP {status}, {len(body.get('results', []))} messages"
         for name, ws_path in (
             ("dm socket ready, replay of 100", f"/ws/dm/{peer['username']}/?after={p['dm_after_100']}"),
+            # The year's messages are unchanged, so version = id: since= replays the same 100.
+            ("dm socket ready, since= replay of 100", f"/ws/dm/{peer['username']}/?since={p['dm_after_100']}"),
             ("room socket ready, replay of 100", f"/ws/rooms/{p['room_slug']}/?after={p['room_after_100']}"),
             ("bell socket ready (unread, inbox)", "/ws/notifications/"),
         ):
@@ -672,7 +674,7 @@ async def costs(cfg: Json, target: Target, window: CpuWindow) -> Json:
             conn = await ready(ws_path)
             timed(name, rep, t0)
             frame = await conn.ready
-            replayed = sum(1 for f in conn.pre_ready if f.get("type") in ("message", "notification"))
+            replayed = sum(1 for f in conn.pre_ready if f.get("type") in ("message", "message_update", "notification"))
             checks[name] = f"{replayed} replayed" + (
                 f", unread {frame.get('unread')}, inbox {frame.get('inbox_unread')}" if "unread" in frame else ""
             )
