@@ -6,6 +6,12 @@
     ``{"users": [{"id", "username", "session"}...], "cookie_name": ..., "room": slug}``.
 ``python -m bench.djtool count < {"prefixes": [...]}``
     prints, per body prefix, how many messages are stored and the first/last ``created_at``.
+``python -m bench.djtool storm < {"pairs": [[user_id, peer_id], ...], "rooms": {slug: [user_id, ...]}}``
+    the reconnect storm's conversations: a direct one per pair, the rooms with their members;
+    prints their ids and the newest message and notification ids (where a page's ``after`` starts).
+``python -m bench.djtool year < {"user_id": 1, "peer_id": 2, "room_id": 1, "dm_id": 2}``
+    on a database from ``bench.yeardata``: sessions for the user and the peer, and the ids the
+    cost scenario starts from (pages deep in the past, resume points 100 messages back).
 """
 
 from __future__ import annotations
@@ -157,11 +163,81 @@ def count(cfg: Json) -> Json:
     return {"counts": out}
 
 
+def year(cfg: Json) -> Json:
+    """Sessions for the year's subjects and the cursors the cost scenario uses."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from dm.models import Message
+    from notifications.models import Notification
+
+    by_id = get_user_model().objects.in_bulk([cfg["user_id"], cfg["peer_id"]])
+    user, peer = by_id[cfg["user_id"]], by_id[cfg["peer_id"]]
+    keys = _sessions([user, peer])
+
+    def ids(queryset: Any) -> list[int]:
+        return list(queryset.values_list("id", flat=True))
+
+    def deep(conversation_id: int) -> list[int]:
+        # Pages within the oldest 2% of the conversation: "a year ago".
+        oldest = ids(Message.objects.filter(conversation_id=conversation_id).order_by("id"))
+        start = max(60, len(oldest) // 100)
+        return oldest[start : start + 2 * max(1, len(oldest) // 100) : max(1, len(oldest) // 1000)][:50]
+
+    def resume_point(conversation_id: int, back: int) -> int:
+        return ids(Message.objects.filter(conversation_id=conversation_id).order_by("-id")[back : back + 1])[0]
+
+    notes = ids(Notification.objects.filter(recipient_id=user.pk).order_by("id"))
+    return {
+        "cookie_name": settings.SESSION_COOKIE_NAME,
+        "user": {"id": user.pk, "username": user.username, "session": keys[0]},
+        "peer": {"id": peer.pk, "username": peer.username, "session": keys[1]},
+        "room_slug": "year-room",
+        "dm_deep_before": deep(cfg["dm_id"]),
+        "room_deep_before": deep(cfg["room_id"]),
+        "dm_after_100": resume_point(cfg["dm_id"], 100),
+        "room_after_100": resume_point(cfg["room_id"], 100),
+        "notifications_deep_before": notes[len(notes) // 100 : len(notes) // 100 + 50],
+        "notifications": len(notes),
+    }
+
+
+def storm(cfg: Json) -> Json:
+    """Direct conversations for the pairs, rooms and their members, and the ids a page would resume from."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Max
+
+    from dm.models import Conversation, Membership, Message
+    from dm.services import direct_conversation_get_or_create
+    from notifications.models import Notification
+
+    members = {u for users in cfg["rooms"].values() for u in users}
+    by_id = get_user_model().objects.in_bulk({u for pair in cfg["pairs"] for u in pair} | members)
+    direct = {
+        str(user): direct_conversation_get_or_create(user_a=by_id[user], user_b=by_id[peer]).pk
+        for user, peer in cfg["pairs"]
+    }
+    rooms = {}
+    for slug, users in cfg["rooms"].items():
+        _room(by_id[users[0]], slug)
+        room = Conversation.objects.get(slug=slug)
+        Membership.objects.bulk_create(
+            [Membership(conversation=room, user_id=user) for user in users], ignore_conflicts=True
+        )
+        rooms[slug] = room.pk
+    return {
+        "direct": direct,
+        "rooms": rooms,
+        "newest_message": Message.objects.aggregate(newest=Max("id"))["newest"] or 0,
+        "newest_notification": Notification.objects.aggregate(newest=Max("id"))["newest"] or 0,
+    }
+
+
 def main() -> None:
-    """Entry point: ``python -m bench.djtool setup|count`` with a JSON config on stdin."""
-    commands = {"setup": setup, "count": count}
+    """Entry point: ``python -m bench.djtool setup|count|storm|year`` with a JSON config on stdin."""
+    commands = {"setup": setup, "count": count, "storm": storm, "year": year}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        raise SystemExit("usage: python -m bench.djtool setup|count < config.json")
+        raise SystemExit("usage: python -m bench.djtool setup|count|storm|year < config.json")
     cfg = json.load(sys.stdin)
     t0 = time.monotonic()
     _setup_django()

@@ -28,7 +28,13 @@ Json = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 KINDS = ("p0", "p1", "app")
-LABEL = {"p0": "P0 websockets", "p1": "P1 naive", "app": "app", "app_many": "app notify_many"}
+LABEL = {
+    "p0": "P0 websockets",
+    "p1": "P1 naive",
+    "app": "app",
+    "app_many": "app notify_many",
+    "app_many_big": "app notify_many (big)",
+}
 CLIENT_SATURATED_PCT = 90.0
 NOISY_OTHER_PCT = 30.0
 
@@ -268,7 +274,8 @@ def run_loadgen(ctx: Context, srv: Server, kind: str, scenario: str, params: Jso
     if out.returncode != 0 or not lines:
         return {"error": f"load generator exited {out.returncode}", "server_log": srv.log_tail()}
     result: Json = json.loads(lines[-1])
-    if srv.proc is not None and srv.proc.poll() is not None:
+    # A scenario that kills the server on purpose (the reconnect storm) says so.
+    if srv.proc is not None and srv.proc.poll() is not None and not params.get("kills_server"):
         result["error"] = f"server exited with {srv.proc.returncode}"
         result["server_log"] = srv.log_tail()
     return result
@@ -281,7 +288,7 @@ def synthetic_users(n: int) -> list[Json]:
 
 def max_users(ctx: Context) -> int:
     """How many users the selected scenarios need."""
-    return max(1000, int(ctx.params["idle_connections"]))
+    return max(1000, int(ctx.params["idle_connections"]), int(ctx.params.get("notify_many_users", 0)))
 
 
 def djtool(ctx: Context, command: str, cfg: Json, timeout: float = 300.0) -> Json:
@@ -344,3 +351,23 @@ def wait_quiet(ctx: Context) -> None:
             return
         say(f"     machine busy ({busy}% of a core used by other processes); waiting")
         time.sleep(4.0)
+
+
+def postgres_database(ctx: Context, name: str | None = None) -> str | None:
+    """Create a fresh database (``--pg-database``, default ``social_bench``); return its URL, or None
+    when PostgreSQL is unreachable."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    name = name or ctx.args.pg_database
+    try:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL"
+        say(f"  PostgreSQL not usable ({exc.__class__.__name__}: {exc}); falling back to SQLite")
+        return None
+    return f"postgres://postgres@127.0.0.1:5432/{name}"

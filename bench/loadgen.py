@@ -13,9 +13,12 @@ Progress goes to stderr; the result is one JSON object on the last line of stdou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -602,7 +605,383 @@ async def idle(cfg: Json, target: Target, window: CpuWindow) -> Json:
     return result
 
 
-SCENARIOS = {"fanout": fanout, "notify": notify, "dm": dm, "idle": idle}
+# -- scenario 7: cost per request on a year of data ---------------------------------------------
+class HttpClient:
+    """Keep-alive HTTP/1.1 GETs as one logged-in user (blocking: requests go one at a time)."""
+
+    def __init__(self, target: Target, session: str) -> None:
+        """One connection to the server, the session cookie on every request."""
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=30)
+        self.headers = {"Cookie": f"{target.cookie_name}={session}", "Host": f"127.0.0.1:{target.port}"}
+
+    def get(self, path: str) -> tuple[int, Json]:
+        """(status, decoded JSON body)."""
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        return response.status, json.loads(body) if body else {}
+
+
+async def costs(cfg: Json, target: Target, window: CpuWindow) -> Json:
+    """Each operation ``reps`` times, one at a time, as the heavy user; p50/p99 per operation.
+
+    Operations: history pages deep in the past (DM, room), sockets resuming 100 messages back
+    (DM, room), the bell's ``ready``, ``/api/conversations/``, deep ``/api/notifications/`` pages,
+    mark-all-read of the unread notifications (restored between runs, untimed), a DM send
+    (time to the echo, which the socket gets once the message is stored and published).
+    """
+    import psycopg
+
+    p = cfg["params"]
+    reps, warm = int(p["reps"]), int(p.get("warm", 3))
+    user, peer = p["user"], p["peer"]
+    http = HttpClient(target, user["session"])
+    timings: dict[str, list[int]] = {}
+    checks: dict[str, Any] = {}
+    path, headers = target.request(user, "/")
+
+    def timed(name: str, rep: int, started: int) -> None:
+        if rep >= warm:
+            timings.setdefault(name, []).append(time.perf_counter_ns() - started)
+
+    def cycle(values: list[int], rep: int) -> int:
+        return values[rep % len(values)]
+
+    async def ready(path: str) -> WSConn:
+        return await connect(target.port, path, headers, timeout=30)
+
+    for rep in range(warm + reps):
+        t0 = time.perf_counter_ns()
+        status, body = http.get(f"/api/messages/{peer['username']}/?before={cycle(p['dm_deep_before'], rep)}&limit=50")
+        timed("dm history page (before=)", rep, t0)
+        checks["dm history page (before=)"] = f"HTTP {status}, {len(body.get('results', []))} messages"
+        t0 = time.perf_counter_ns()
+        status, body = http.get(
+            f"/api/rooms/{p['room_slug']}/messages/?before={cycle(p['room_deep_before'], rep)}&limit=50"
+        )
+        timed("room history page (before=)", rep, t0)
+        checks["room history page (before=)"] = f"HTTP {status}, {len(body.get('results', []))} messages"
+        for name, ws_path in (
+            ("dm socket ready, replay of 100", f"/ws/dm/{peer['username']}/?after={p['dm_after_100']}"),
+            # The year's messages are unchanged, so version = id: since= replays the same 100.
+            ("dm socket ready, since= replay of 100", f"/ws/dm/{peer['username']}/?since={p['dm_after_100']}"),
+            ("room socket ready, replay of 100", f"/ws/rooms/{p['room_slug']}/?after={p['room_after_100']}"),
+            ("bell socket ready (unread, inbox)", "/ws/notifications/"),
+        ):
+            t0 = time.perf_counter_ns()
+            conn = await ready(ws_path)
+            timed(name, rep, t0)
+            frame = await conn.ready
+            replayed = sum(1 for f in conn.pre_ready if f.get("type") in ("message", "message_update", "notification"))
+            checks[name] = f"{replayed} replayed" + (
+                f", unread {frame.get('unread')}, inbox {frame.get('inbox_unread')}" if "unread" in frame else ""
+            )
+            conn.close()
+            await conn.closed
+        t0 = time.perf_counter_ns()
+        status, body = http.get("/api/conversations/")
+        timed("/api/conversations/ (500 conversations)", rep, t0)
+        checks["/api/conversations/ (500 conversations)"] = f"HTTP {status}, {len(body.get('results', []))} entries"
+        t0 = time.perf_counter_ns()
+        status, body = http.get(f"/api/notifications/?before={cycle(p['notifications_deep_before'], rep)}&limit=20")
+        timed("/api/notifications/ deep page", rep, t0)
+        checks["/api/notifications/ deep page"] = f"HTTP {status}, {len(body.get('results', []))} notifications"
+    # Mark-all-read: the unread rows are put back between runs, outside the timing.
+    restore = (
+        "UPDATE notifications_notification SET read_at = NULL WHERE id IN (SELECT id FROM notifications_notification"
+        " WHERE recipient_id = %(user)s ORDER BY id DESC LIMIT %(unread)s)"
+    )
+    got: Json = {}
+
+    def on_bell(conn: WSConn, payload: bytes, now: int) -> None:
+        frame = json.loads(payload)
+        if frame.get("type") == "unread" and frame.get("unread") == 0 and not got["done"].done():
+            got["done"].set_result(None)
+
+    bell = await connect(target.port, "/ws/notifications/", headers, on_message=on_bell, timeout=30)
+    with psycopg.connect(p["database_url"], autocommit=True) as db:
+        for rep in range(warm + int(p.get("mark_reps", reps))):
+            db.execute(restore, {"user": user["id"], "unread": p["unread"]})
+            got["done"] = asyncio.get_running_loop().create_future()
+            t0 = time.perf_counter_ns()
+            bell.send_json({"type": "mark_all_read"})
+            await asyncio.wait_for(got["done"], 30)
+            timed(f"mark all read ({p['unread']})", rep, t0)
+        db.execute(restore, {"user": user["id"], "unread": p["unread"]})
+    bell.close()
+    # A DM send: the sender's echo comes once the message is stored and published.
+    echoes: Json = {}
+
+    def on_dm(conn: WSConn, payload: bytes, now: int) -> None:
+        fields = token_fields(payload)
+        if fields is not None and fields[0] == cfg["tag"].encode() and fields[1] in echoes:
+            echoes.pop(fields[1]).set_result(None)
+
+    dm_conn = await connect(target.port, f"/ws/dm/{peer['username']}/", headers, on_message=on_dm, timeout=30)
+    for rep in range(warm + reps):
+        key = str(rep).encode()
+        echoes[key] = asyncio.get_running_loop().create_future()
+        t0 = time.perf_counter_ns()
+        dm_conn.send_json({"type": "message", "body": f"bm:{cfg['tag']}:{rep}:", "client_id": f"c{cfg['tag']}-{rep}"})
+        await asyncio.wait_for(echoes[key], 30)
+        timed("dm send (store + publish)", rep, t0)
+        await asyncio.sleep(0.02)
+    dm_conn.close()
+    http.conn.close()
+    return {
+        "reps": reps,
+        "operations": {
+            name: {**latency_summary(values), "check": checks.get(name)} for name, values in timings.items()
+        },
+    }
+
+
+# -- scenario 8: reconnect storm ------------------------------------------------------------------
+# static/js/socket.js: after a network fault or a 1006/1011/1012 close, attempt n waits
+# uniform(0, min(30 s, 0.5 s * 2^(n-1))) + 0.25 s; 4429 waits 60-90 s; 4401/4403/4404 stop.
+STOP_CODES = {4401, 4403, 4404}
+FLOODING = 4429
+
+
+def backoff_s(attempt: int, code: int | None) -> float:
+    """socket.js's delay before reconnect number ``attempt`` (1, 2, ...) after a close with ``code``."""
+    import random
+
+    if code == FLOODING:
+        return 60.0 + random.random() * 30.0
+    return random.random() * min(30.0, 0.5 * 2 ** (attempt - 1)) + 0.25
+
+
+class StormSocket:
+    """One page's socket: reconnects as socket.js does, resuming with ``after=<newest id seen>``."""
+
+    def __init__(self, user: Json, path: str, kind: str, after: int) -> None:
+        """``kind`` is ``message`` (chat) or ``notification`` (bell): the frames it resumes by."""
+        self.user, self.path, self.kind, self.after = user, path, kind, after
+        self.seen: Counter[int] = Counter()
+        self.attempt = 0
+        self.conversation: int | None = None
+        self.ready_at: list[float] = []
+        self.closes: Counter[str] = Counter()
+        self.stopped_by: int | None = None
+        self.truncated = False
+
+    def take(self, frame: Any) -> None:
+        """Count a replayed or live frame this socket resumes by."""
+        if isinstance(frame, dict) and frame.get("type") == self.kind:
+            row_id = int(frame[self.kind]["id"])
+            self.seen[row_id] += 1
+            self.after = max(self.after, row_id)
+
+    def on_message(self, conn: WSConn, payload: bytes, now: int) -> None:
+        """Live frames."""
+        if self.kind.encode() in payload:
+            self.take(json.loads(payload))
+
+    async def life(self, target: Target, first: asyncio.Semaphore, stop: asyncio.Event) -> None:
+        """Connect, stay until closed, back off, reconnect; until ``stop``."""
+        resume = target.kind == "app"
+        while not stop.is_set():
+            query = f"?after={self.after}" if resume and self.after else ""
+            path, headers = target.request(self.user, self.path + query)
+            code: int | None = None
+            try:
+                # A browser waits as long as the server keeps the handshake open (daphne drops
+                # it after its connect timeout); a client that gave up sooner would only add
+                # abandoned handshakes to the server's queue.
+                if not self.ready_at:
+                    async with first:
+                        conn = await connect(target.port, path, headers, self.on_message, timeout=60)
+                else:
+                    conn = await connect(target.port, path, headers, self.on_message, timeout=60)
+            except HandshakeError as exc:
+                code = exc.close_code
+                if code is None:
+                    reason = "dropped before ready" if exc.status == 101 else f"HTTP {exc.status}"
+            except (OSError, TimeoutError) as exc:
+                code, reason = None, type(exc).__name__
+            else:
+                self.attempt = 0
+                self.ready_at.append(time.monotonic())
+                ready = await conn.ready
+                self.conversation = ready.get("conversation_id", self.conversation)
+                self.truncated = self.truncated or bool(ready.get("truncated"))
+                for frame in conn.pre_ready:
+                    self.take(frame)
+                closed = asyncio.ensure_future(asyncio.shield(conn.closed))
+                waiter = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({closed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if stop.is_set():
+                    conn.close()
+                    return
+                code = conn.close_code
+                reason = "closed without a code"
+            self.closes[str(code) if code is not None else reason] += 1
+            if code in STOP_CODES:
+                self.stopped_by = code
+                return
+            self.attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff_s(self.attempt, code))
+
+
+def start_server(spec: Json) -> subprocess.Popen[bytes]:
+    """Start the replacement server (same command, environment and port) in its own session."""
+    with open(spec["log"], "ab") as log_file:
+        return subprocess.Popen(
+            spec["cmd"],
+            cwd=spec["cwd"],
+            env=spec["env"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the replacement server's process group, SIGKILL after a grace period."""
+    for sig, grace in ((signal.SIGTERM, 8.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+
+
+async def first_accept(port: int, since: float, refused_first: bool) -> float:
+    """Seconds from ``since`` until something accepts TCP connections on the port; with
+    ``refused_first``, only after a connect was refused once (the killed process may take a
+    moment to die, and its listening socket with it)."""
+    while refused_first:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            break
+        writer.close()
+        await asyncio.sleep(0.01)
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return round(time.monotonic() - since, 2)
+
+
+async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
+    """Open every socket, let a sender process send, SIGKILL the server, start it again, wait until
+    every socket is back and resumed, stop the sender; then check every socket for lost/doubled rows."""
+    p = cfg["params"]
+    sockets = [StormSocket(s["user"], s["path"], s["kind"], int(s["after"])) for s in p["sockets"]]
+    stop = asyncio.Event()
+    first = asyncio.Semaphore(int(p.get("concurrency", 32)))
+    lives = [asyncio.ensure_future(s.life(target, first, stop)) for s in sockets]
+    t0 = time.monotonic()
+
+    async def until(condition: Callable[[], bool], limit: float) -> bool:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            await asyncio.sleep(0.05)
+        return condition()
+
+    opened = await until(lambda: all(s.ready_at for s in sockets), float(p["connect_budget_s"]))
+    connect_s = round(time.monotonic() - t0, 2)
+    log(f"storm: {sum(bool(s.ready_at) for s in sockets)}/{len(sockets)} open in {connect_s} s")
+    result: Json = {"sockets": len(sockets), "connect_s": connect_s}
+    if not opened:
+        stop.set()
+        await asyncio.gather(*lives, return_exceptions=True)
+        return {**result, "error": "not every socket connected"}
+    await settle(cfg["pids"].get("server"), float(p.get("settle_max_s", 10.0)))
+    sender = None
+    if p.get("sender_cmd"):
+        sender = await asyncio.create_subprocess_exec(
+            *p["sender_cmd"],
+            limit=2**26,  # its last line lists every row it stored
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **p.get("sender_env", {})},
+        )
+        assert sender.stdin is not None and sender.stdout is not None
+        sender.stdin.write(json.dumps({**p["sender_config"], "tag": cfg["tag"]}).encode())
+        sender.stdin.close()
+        await sender.stdout.readline()  # {"event": "start"}
+    await asyncio.sleep(float(p["kill_after_s"]))
+    before = [len(s.ready_at) for s in sockets]
+    os.kill(int(cfg["pids"]["server"]), signal.SIGKILL)
+    t_kill = time.monotonic()
+    standby = p.get("standby")
+    # Failover: the clients' next connects reach a second process that was running all along (a
+    # proxy in front would do that); restart: the same command starts again on the same port.
+    replacement = None if standby else start_server(p["server"])
+    if standby:
+        target.port = int(standby["port"])
+    accepting = asyncio.ensure_future(first_accept(target.port, t_kill, refused_first=not standby))
+    try:
+        back = await until(
+            lambda: all(len(s.ready_at) > n or s.stopped_by for s, n in zip(sockets, before, strict=True)),
+            float(p["resume_deadline_s"]),
+        )
+        resumed_at = [s.ready_at[n] - t_kill for s, n in zip(sockets, before, strict=True) if len(s.ready_at) > n]
+        all_back_s = round(max(resumed_at), 2) if back and resumed_at else None
+        log(f"storm: {len(resumed_at)}/{len(sockets)} back; all within {all_back_s} s of the kill")
+        await asyncio.sleep(float(p.get("after_s", 2.0)))
+        sent: list[list[Any]] = []
+        if sender is not None:
+            sender.send_signal(signal.SIGINT)
+            assert sender.stdout is not None
+            done = json.loads((await asyncio.wait_for(sender.stdout.readline(), 60)) or b"{}")
+            await sender.wait()
+            sent = done.get("sent", [])
+        await asyncio.sleep(float(p.get("drain_s", 2.0)))
+        stop.set()
+        await asyncio.gather(*lives, return_exceptions=True)
+    finally:
+        accepting.cancel()
+        if replacement is not None:
+            stop_server(replacement)
+    expected: dict[tuple[str, int], set[int]] = {}
+    for kind, key, row_id in sent:
+        expected.setdefault((kind, key), set()).add(row_id)
+    lost = doubled = 0
+    for s in sockets:
+        key = s.conversation if s.kind == "message" else s.user["id"]
+        want = expected.get((s.kind, key), set())
+        lost += len(want - set(s.seen))
+        doubled += sum(1 for row_id, n in s.seen.items() if n > 1)
+    closes: Counter[str] = Counter()
+    for s in sockets:
+        closes.update(s.closes)
+    return {
+        **result,
+        "mode": "failover" if standby else "restart",
+        "accepting_s": accepting.result() if accepting.done() and not accepting.cancelled() else None,
+        "resumed": len(resumed_at),
+        "all_back_s": all_back_s,
+        "resume": latency_summary([int(x * 1e9) for x in resumed_at]),
+        "sent": len(sent),
+        "send_errors": sum(1 for kind, _, _ in sent if kind == "error"),
+        "expected_deliveries": sum(
+            len(expected.get((s.kind, s.conversation if s.kind == "message" else s.user["id"]), ())) for s in sockets
+        ),
+        "lost": lost,
+        "doubled": doubled,
+        "refused_flooding": sum(1 for s in sockets if s.closes.get(str(FLOODING))),
+        "stopped": dict(Counter(str(s.stopped_by) for s in sockets if s.stopped_by)),
+        "truncated": sum(1 for s in sockets if s.truncated),
+        "close_codes": dict(closes),
+        "attempts_max": max((sum(s.closes.values()) for s in sockets), default=0),
+    }
+
+
+SCENARIOS = {"fanout": fanout, "notify": notify, "dm": dm, "idle": idle, "costs": costs, "storm": storm}
 
 
 async def amain(cfg: Json) -> Json:

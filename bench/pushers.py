@@ -135,13 +135,75 @@ def push_p0(cfg: Json) -> None:
         run_bursts(cfg, push_one, time.monotonic() - t0)
 
 
+def push_storm(cfg: Json) -> None:
+    """Scenario 8's other process: room messages, DMs and notifications at ``rate`` a second, round
+    robin, through the app's services (stored, published on commit) until SIGINT; then every stored
+    id, so the clients can be checked for lost and doubled ones."""
+    import signal
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from dm.models import Conversation
+    from dm.services import message_send
+    from notifications.services import notify
+
+    users = get_user_model().objects.in_bulk(
+        [cfg["room_sender"], *(peer for _, peer in cfg["dm_pairs"]), *cfg["notify_users"]]
+    )
+    rooms = list(Conversation.objects.filter(pk__in=cfg["room_ids"]).order_by("pk"))
+    directs = Conversation.objects.in_bulk([conversation for conversation, _ in cfg["dm_pairs"]])
+    sends: list[Callable[[int], tuple[str, int, int]]] = []
+
+    def room_message(n: int) -> tuple[str, int, int]:
+        room = rooms[n % len(rooms)]
+        body = f"bm:{cfg['tag']}:room:{n}"
+        result = message_send(sender=users[cfg["room_sender"]], conversation=room, body=body, client_id=None)
+        return "message", room.pk, result.message.pk
+
+    def dm_message(n: int) -> tuple[str, int, int]:
+        conversation, peer = cfg["dm_pairs"][n % len(cfg["dm_pairs"])]
+        sender = users[peer]
+        result = message_send(
+            sender=sender, conversation=directs[conversation], body=f"bm:{cfg['tag']}:dm:{n}", client_id=None
+        )
+        return "message", conversation, result.message.pk
+
+    def notification(n: int) -> tuple[str, int, int]:
+        user_id = cfg["notify_users"][n % len(cfg["notify_users"])]
+        row = notify(users[user_id], f"bm:{cfg['tag']}:note:{n}")
+        return "notification", user_id, row.pk
+
+    for kind, share in (("room", room_message), ("dm", dm_message), ("notification", notification)):
+        sends += [share] * int(cfg["mix"][kind])
+    stopping = {"now": False}
+    signal.signal(signal.SIGINT, lambda *_: stopping.update(now=True))
+    sent: list[tuple[str, int, int]] = []
+    gap = 1.0 / float(cfg["rate"])
+    _emit({"event": "start"})
+    t0 = time.monotonic()
+    n = 0
+    while not stopping["now"]:
+        try:
+            sent.append(sends[n % len(sends)](n))
+        except Exception as exc:  # noqa: BLE001 - counted: a send that failed is not expected anywhere
+            sent.append(("error", 0, 0))
+            print(f"storm send failed: {exc}", file=sys.stderr, flush=True)
+        n += 1
+        time.sleep(max(0.0, t0 + n * gap - time.monotonic()))
+    _emit({"event": "done", "sent": sent, "seconds": round(time.monotonic() - t0, 2)})
+
+
 def main() -> None:
-    """Entry point: ``python -m bench.pushers app|naive|p0`` with the config on stdin."""
+    """Entry point: ``python -m bench.pushers app|app_many|naive|p0|storm`` with the config on stdin."""
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     cfg = json.load(sys.stdin)
-    runners = {"app": push_app, "app_many": push_app_many, "naive": push_naive, "p0": push_p0}
+    runners = {"app": push_app, "app_many": push_app_many, "naive": push_naive, "p0": push_p0, "storm": push_storm}
     if mode not in runners:
-        raise SystemExit("usage: python -m bench.pushers app|app_many|naive|p0 < config.json")
+        raise SystemExit("usage: python -m bench.pushers app|app_many|naive|p0|storm < config.json")
     runners[mode](cfg)
 
 

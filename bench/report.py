@@ -22,7 +22,12 @@ TARGETS = {
     "notify_last_ms": 250.0,
     "dm_rate": 200,
     "dm_p99_ms": 25.0,
-    "idle_kib_per_conn": 50.0,
+    "idle_kib_per_conn": 32.0,
+    "notify_many_big_last_ms": 1000.0,
+    "year_ratio": 1.5,
+    "storm_s": 15.0,
+    "storm_vs_p0": 3.0,
+    "year_p99_ms": 25.0,
 }
 
 
@@ -135,6 +140,18 @@ def targets(ctx: Context) -> list[Json]:
                     "met": s2["last_recipient_ms_median"] <= TARGETS["notify_last_ms"],
                 }
             )
+    big = sc.get("2", {}).get("summary", {}).get("app_many_big")
+    if big and big.get("last_recipient_ms_median") is not None:
+        users = sc["2"]["servers"]["app_many_big"].get("recipients")
+        out.append(
+            {
+                "target": f"notify_many() to {users:,} connected users: last delivery within 1 s",
+                "measured": f"median {big['last_recipient_ms_median']} ms, worst {big['last_recipient_ms_max']} ms, "
+                f"delivered {pct(big['delivered_ratio'])}",
+                "met": big["last_recipient_ms_median"] <= TARGETS["notify_many_big_last_ms"]
+                and (big["delivered_ratio"] or 0) >= 1.0,
+            }
+        )
     for s in sc.get("3", {}).get("servers", {}).get("app", {}).get("steps", []):
         if s.get("offered_msgs_per_s") == TARGETS["dm_rate"] and s.get("skipped"):
             out.append(
@@ -159,13 +176,56 @@ def targets(ctx: Context) -> list[Json]:
     if "server_kib_per_conn" in s4:
         out.append(
             {
-                "target": "idle: <= 50 KiB server memory per authenticated socket",
+                "target": f"idle: <= {TARGETS['idle_kib_per_conn']:.0f} KiB server memory per authenticated socket",
                 "measured": f"{s4['server_kib_per_conn']} KiB/socket ({s4['connections']} sockets), "
                 f"idle CPU {s4.get('server_cpu_pct')}%",
                 "met": s4["server_kib_per_conn"] <= TARGETS["idle_kib_per_conn"],
             }
         )
+    return out + year_targets(sc) + storm_targets(sc)
+
+
+def year_targets(sc: Json) -> list[Json]:
+    """Scenario 7: per operation, large/small p99 within 1.5x and the large p99 within 25 ms."""
+    out = []
+    for name, s in sc.get("7", {}).get("summary", {}).items():
+        if s.get("large_p99_ms") is None or s.get("small_p99_ms") is None:
+            continue
+        out.append(
+            {
+                "target": f"year of data, {name}: large/small p99 <= {TARGETS['year_ratio']}x "
+                f"and p99 <= {TARGETS['year_p99_ms']:.0f} ms",
+                "measured": f"p99 {s['small_p99_ms']} -> {s['large_p99_ms']} ms ({s['ratio_p99']}x); "
+                f"p50 {s['small_p50_ms']} -> {s['large_p50_ms']} ms",
+                "met": (s["ratio_p99"] or 99) <= TARGETS["year_ratio"] and s["large_p99_ms"] <= TARGETS["year_p99_ms"],
+            }
+        )
     return out
+
+
+def storm_targets(sc: Json) -> list[Json]:
+    """Scenario 8: every socket back and resumed in time, nothing lost or doubled, none refused."""
+    app = sc.get("8", {}).get("servers", {}).get("app")
+    if not app or "resumed" not in app:
+        return []
+    back = app.get("all_back_s")
+    return [
+        {
+            "target": f"reconnect storm ({app['sockets']} sockets, SIGKILL + {app.get('mode', 'restart')}): all back "
+            "and resumed within "
+            f"{TARGETS['storm_s']:.0f} s and {TARGETS['storm_vs_p0']:.0f}x P0, 0 lost or doubled, none refused (4429)",
+            "measured": f"{app['resumed']}/{app['sockets']} back, all within {back} s ({app.get('vs_p0')}x P0); "
+            f"{app['sent']} sent, {app['lost']} lost, {app['doubled']} doubled, {app['refused_flooding']} refused",
+            "met": back is not None
+            and app["resumed"] == app["sockets"]
+            and back <= TARGETS["storm_s"]
+            and (app.get("vs_p0") or 99) <= TARGETS["storm_vs_p0"]
+            and app["lost"] == 0
+            and app["doubled"] == 0
+            and app["refused_flooding"] == 0
+            and app.get("send_errors", 0) == 0,
+        }
+    ]
 
 
 def md_table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -390,6 +450,88 @@ def render(results: Json) -> str:
             md_table(["server", "within limit", "keeps up"], fanout_summary_rows(servers)),
             "",
             md_table(FANOUT_HEADERS, fanout_rows({k: v for k, v in servers.items() if k.startswith("app/")})),
+        ]
+    if "7" in sc and "summary" in sc["7"]:
+        gen = {k: v.get("generated", {}) for k, v in sc["7"].get("sizes", {}).items()}
+        parts += [
+            "",
+            "**7. A year of data** (one request at a time as the heavy user; ms):",
+            "",
+            md_table(
+                ["database", "messages", "notifications", "generated in s"],
+                [
+                    [
+                        k,
+                        g.get("counts", {}).get("dm_message"),
+                        g.get("counts", {}).get("notifications_notification"),
+                        "reused" if g.get("reused") else g.get("seconds"),
+                    ]
+                    for k, g in gen.items()
+                ],
+            ),
+            "",
+            md_table(
+                ["operation", "small p50", "small p99", "large p50", "large p99", "p50 x", "p99 x", "check (large)"],
+                [
+                    [
+                        name,
+                        s["small_p50_ms"],
+                        s["small_p99_ms"],
+                        s["large_p50_ms"],
+                        s["large_p99_ms"],
+                        s["ratio_p50"],
+                        s["ratio_p99"],
+                        s["check"],
+                    ]
+                    for name, s in sc["7"]["summary"].items()
+                ],
+            ),
+        ]
+    if "8" in sc and "servers" in sc["8"]:
+        rows = []
+        for name, r in sc["8"]["servers"].items():
+            if "resumed" not in r:
+                rows.append([_label(name), r.get("error") or r.get("skipped")] + [None] * 11)
+                continue
+            rows.append(
+                [
+                    _label(name),
+                    r["sockets"],
+                    r.get("accepting_s"),
+                    r["resumed"],
+                    r["all_back_s"],
+                    r["resume"]["p50_ms"],
+                    r["resume"]["p99_ms"],
+                    r["sent"],
+                    r["lost"],
+                    r["doubled"],
+                    r["refused_flooding"],
+                    r.get("vs_p0"),
+                ]
+            )
+        parts += [
+            "",
+            f"**8. Reconnect storm** ({sc['8']['sockets']} sockets, SIGKILL then "
+            f"{'fail-over to a second process' if sc['8'].get('mode') == 'failover' else 'restart'};"
+            " seconds from the kill; 'accepting' = until the port took connections again):",
+            "",
+            md_table(
+                [
+                    "server",
+                    "sockets",
+                    "accepting s",
+                    "back",
+                    "all back s",
+                    "p50 (ms)",
+                    "p99 (ms)",
+                    "sent",
+                    "lost",
+                    "doubled",
+                    "refused 4429",
+                    "x P0",
+                ],
+                rows,
+            ),
         ]
     return "\n".join(parts) + "\n"
 

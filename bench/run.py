@@ -33,6 +33,7 @@ from bench.harness import (
     Json,
     djtool,
     max_users,
+    postgres_database,
     say,
 )
 from bench.report import targets
@@ -58,6 +59,11 @@ PARAMS: dict[str, Json] = {
         "idle_s": 10.0,
         "connect_budget_s": 120.0,
         "settle_max_s": 20.0,
+        "year_reps": 200,
+        "storm_sockets": 5000,
+        "notify_many_users": 10_000,
+        "storm_rate": 20,
+        "year_mark_reps": 50,
     },
     "quick": {
         "fanout_steps": [500, 2000, 5000, 10000, 20000, 40000],
@@ -70,6 +76,11 @@ PARAMS: dict[str, Json] = {
         "idle_s": 3.0,
         "connect_budget_s": 20.0,
         "settle_max_s": 5.0,
+        "year_reps": 40,
+        "storm_sockets": 400,
+        "notify_many_users": 0,
+        "storm_rate": 20,
+        "year_mark_reps": 10,
     },
 }
 
@@ -79,25 +90,6 @@ def app_missing() -> str | None:
     needed = ["manage.py", "social/asgi.py", "dm/models.py", "notifications/services.py", "dm/consumers.py"]
     missing = [p for p in needed if not (ROOT / p).exists()]
     return f"app not present yet (missing {', '.join(missing)})" if missing else None
-
-
-def postgres_database(ctx: Context) -> str | None:
-    """Create a fresh ``social_bench`` database; return its URL, or None when PostgreSQL is unreachable."""
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    name = "social_bench"
-    try:
-        with psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3
-        ) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL"
-        say(f"  PostgreSQL not usable ({exc.__class__.__name__}: {exc}); falling back to SQLite")
-        return None
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
 def prepare_app(ctx: Context) -> None:
@@ -231,6 +223,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="pubsub",
         help="channel layer for scenarios 1-4 (default: RedisPubSubChannelLayer, the app's default)",
     )
+    p.add_argument(
+        "--pg-database",
+        default=os.environ.get("BENCH_PG_DATABASE", "social_bench"),
+        metavar="NAME",
+        help="PostgreSQL database the run drops and creates (default social_bench, or $BENCH_PG_DATABASE);"
+        " scenario 7 adds NAME_small and NAME_large",
+    )
+    p.add_argument(
+        "--year-reuse",
+        action="store_true",
+        help="scenario 7: keep NAME_small/NAME_large when they already hold the year's data (migrated again)",
+    )
+    p.add_argument(
+        "--storm-failover",
+        action="store_true",
+        help="scenario 8: the clients fail over to a second running process instead of the killed one restarting",
+    )
+    p.add_argument("--year-seed", type=int, default=19, help="scenario 7: bench.yeardata's seed (default 19)")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--idle-connections", type=int, help="override the socket count of scenario 4")
     p.add_argument(

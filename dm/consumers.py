@@ -78,7 +78,8 @@ class ConversationConsumer(RealtimeConsumer):
         if self.cursors["since"] is not None:
             truncated = await self.replay_since(self.cursors["since"])
         elif self.cursors["after"] is not None:
-            replay, truncated = await database_sync_to_async(selectors.messages_after)(
+            # Not thread-sensitive, as guarded(): a restart's reconnects replay in parallel.
+            replay, truncated = await database_sync_to_async(selectors.messages_after, thread_sensitive=False)(
                 conversation_id=self.conversation.pk,
                 after_id=self.cursors["after"],
                 limit=settings.REALTIME["RESUME_LIMIT"],
@@ -89,6 +90,8 @@ class ConversationConsumer(RealtimeConsumer):
                 await self.send_frame(protocol.message_frame(protocol.message_dict(message)))
                 # Groups were joined before this read: drop the live copy of anything replayed.
                 self.replayed_up_to = message.pk
+        # On the shared thread, after this socket's presence entry: a room's ready snapshot and
+        # the join announcements of sockets opening beside it stay in one order.
         await self.send_frame(await database_sync_to_async(self.ready_frame)(truncated))
 
     async def replay_since(self, since: int) -> bool:

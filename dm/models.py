@@ -47,7 +47,8 @@ class Conversation(models.Model):
 
 
 class Membership(models.Model):
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="memberships")
+    # Not indexed alone: the (conversation, user) constraint leads with it.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     # Id of the newest message this member has read; only ever moves forward.
     last_read_id = models.BigIntegerField(default=0)
@@ -92,7 +93,9 @@ class Message(models.Model):
     the client cannot have yet from an update of one it has.
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Not indexed alone: (conversation, id) leads with it, and with both the planner
+    # could read a whole conversation through this one to count a few unread.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     body = models.TextField(max_length=bounds.MESSAGE_BODY_CHARS)
     created_at = models.DateTimeField(auto_now_add=True)

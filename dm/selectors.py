@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
@@ -30,22 +30,28 @@ _USER = get_user_model()._meta.db_table
 # own, not deleted, and not from someone they have blocked.
 _UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s AND NOT m.deleted
       AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"""
+# The reader's unread messages in one of their conversations (membership ``mb``):
+# a correlated subquery, so each conversation is counted from its
+# ``(conversation, id)`` index past the marker, whatever its size or the
+# table's. A join over all the reader's conversations let the planner read
+# every message of each (the year-of-data bench: 140 ms instead of 2 ms).
+_UNREAD_IN_MEMBERSHIP_SQL = (
+    f"(SELECT COUNT(*) FROM {_MESSAGE} m WHERE m.conversation_id = mb.conversation_id AND {_UNREAD_SQL})"
+)
 # The reader's unread direct messages over all their DMs they have not muted (the bell's inbox total).
+# The kind is a primary-key probe per membership, not a join that scans every conversation;
+# the cast keeps PostgreSQL's SUM an integer (it is NUMERIC).
 INBOX_UNREAD_SQL = f"""
-    SELECT COUNT(*) FROM {_MESSAGE} m
-    JOIN {_MEMBERSHIP} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %(reader)s AND NOT mb.muted
-    JOIN {_CONVERSATION} c ON c.id = m.conversation_id AND c.kind = '{Conversation.Kind.DIRECT.value}'
-    WHERE {_UNREAD_SQL}
+    SELECT CAST(COALESCE(SUM({_UNREAD_IN_MEMBERSHIP_SQL}), 0) AS BIGINT) FROM {_MEMBERSHIP} mb
+    WHERE mb.user_id = %(reader)s AND NOT mb.muted
+      AND (SELECT c.kind FROM {_CONVERSATION} c WHERE c.id = mb.conversation_id) = '{Conversation.Kind.DIRECT.value}'
 """
 # 1 when a new message in ``conversation`` raises ``reader``'s inbox total (they have not muted it), else 0.
 INBOX_COUNTS_NEW_SQL = f"""(SELECT COUNT(*) FROM {_MEMBERSHIP}
     WHERE conversation_id = %(conversation)s AND user_id = %(reader)s AND NOT muted)"""
 # The reader's unread messages per conversation they are in (their conversation list).
 _UNREAD_BY_CONVERSATION_SQL = f"""
-    SELECT mb.conversation_id, COUNT(*) FROM {_MEMBERSHIP} mb
-    JOIN {_MESSAGE} m ON m.conversation_id = mb.conversation_id
-    WHERE mb.user_id = %(reader)s AND {_UNREAD_SQL}
-    GROUP BY mb.conversation_id
+    SELECT mb.conversation_id, {_UNREAD_IN_MEMBERSHIP_SQL} FROM {_MEMBERSHIP} mb WHERE mb.user_id = %(reader)s
 """
 
 # Whether ``poster`` is a member of ``conversation``, and whether a block
@@ -80,9 +86,9 @@ def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
 def inbox_unread_count(*, user_id: int) -> int:
     """Unread direct messages of the user, over all their direct conversations.
 
-    Messages from users they have blocked do not count. The conditions sit in
-    WHERE (not in an aggregate) so each conversation is read from its
-    ``(conversation, id)`` index past the marker, not from its first message.
+    Messages from users they have blocked do not count. Each conversation is
+    counted from its ``(conversation, id)`` index past the marker, so the cost
+    follows the user's unread messages and conversations, not the table.
     """
     return _one_row(INBOX_UNREAD_SQL, {"reader": user_id})[0]
 
@@ -91,7 +97,7 @@ def unread_by_conversation(*, user_id: int) -> dict[int, int]:
     """conversation id -> the user's unread messages there (conversations with none left out)."""
     with connection.cursor() as cursor:
         cursor.execute(_UNREAD_BY_CONVERSATION_SQL, {"reader": user_id})
-        return dict(cursor.fetchall())
+        return {conversation_id: unread for conversation_id, unread in cursor.fetchall() if unread}
 
 
 def muted_member_ids(*, conversation_id: int) -> frozenset[int]:
@@ -317,43 +323,53 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
     users they have blocked neither count as unread nor show as the last message.
     """
     blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
-    visible = ~Q(conversation__messages__sender_id__in=blocked)
+    # Per conversation its newest visible message, read backwards from the
+    # (conversation, id) index; a MAX over a join read every message of every
+    # conversation the user is in (850 ms for a member of a 200,000-message room).
+    newest_visible = (
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"))
+        .exclude(sender_id__in=blocked)
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    # Tuples, not model instances: a user in 500 conversations made 3,000 of them.
     memberships = list(
         Membership.objects.filter(user_id=user_id)
         .exclude(conversation__kind=Conversation.Kind.DIRECT, conversation__last_message_at__isnull=True)
-        .select_related("conversation")
-        .annotate(last_id=Max("conversation__messages__id", filter=visible))
+        .annotate(last_id=Subquery(newest_visible))
         .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
+        .values_list(
+            "conversation_id", "conversation__kind", "conversation__name", "conversation__slug", "muted", "last_id"
+        )
     )
     unread = unread_by_conversation(user_id=user_id)
-    last_ids = [m.last_id for m in memberships if m.last_id]
-    last = Message.objects.select_related("sender", "reply_to__sender").in_bulk(last_ids)
-    direct_ids = [m.conversation_id for m in memberships if m.conversation.kind == Conversation.Kind.DIRECT]
-    peers = {
-        membership.conversation_id: membership.user.username
-        for membership in Membership.objects.filter(conversation_id__in=direct_ids)
+    last = Message.objects.select_related("sender", "reply_to__sender").in_bulk(
+        [row[5] for row in memberships if row[5]]
+    )
+    direct_ids = [row[0] for row in memberships if row[1] == Conversation.Kind.DIRECT]
+    peers = dict(
+        Membership.objects.filter(conversation_id__in=direct_ids)
         .exclude(user_id=user_id)
-        .select_related("user")
-    }
+        .values_list("conversation_id", "user__username")
+    )
     results = []
-    for membership in memberships:
-        conversation = membership.conversation
-        if conversation.kind == Conversation.Kind.DIRECT:
-            title = peers.get(conversation.pk, "")
+    for conversation_id, kind, name, slug, muted, last_id in memberships:
+        if kind == Conversation.Kind.DIRECT:
+            title = peers.get(conversation_id, "")
             url = f"/messages/{title}/"
         else:
-            title = conversation.name or conversation.slug
-            url = f"/rooms/{conversation.slug}/"
-        message = last.get(membership.last_id)
+            title = name or slug
+            url = f"/rooms/{slug}/"
+        message = last.get(last_id)
         results.append(
             protocol.conversation_entry(
-                conversation_id=conversation.pk,
-                kind=conversation.kind,
+                conversation_id=conversation_id,
+                kind=kind,
                 title=title,
                 url=url,
-                unread=unread.get(conversation.pk, 0),
+                unread=unread.get(conversation_id, 0),
                 last_message=protocol.message_dict(message) if message else None,
-                muted=membership.muted,
+                muted=muted,
             )
         )
     return results

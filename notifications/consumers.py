@@ -79,7 +79,12 @@ class NotificationConsumer(RealtimeConsumer):
         await self.follow_rooms()
         # The group was joined before this read, so nothing committed from now on
         # is missed; live copies of replayed rows are dropped (replayed_up_to).
-        for frame in await database_sync_to_async(_resume_frames)(user_id=self.user_id, after=self.cursors["after"]):
+        # Not thread-sensitive: after a restart every tab reconnects at once, and their
+        # replays must not queue on one thread (docs/benchmarks.md, reconnect storm).
+        frames = await database_sync_to_async(_resume_frames, thread_sensitive=False)(
+            user_id=self.user_id, after=self.cursors["after"]
+        )
+        for frame in frames:
             if frame["type"] == "notification":
                 self.replayed_up_to = frame["notification"]["id"]
             await self.drained()

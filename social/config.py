@@ -65,6 +65,13 @@ def database_config(env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
             # (a DM's store: p99 at 200 msg/s 515 -> 214 ms in the quick bench).
             # Off behind a transaction-pooling PgBouncer older than 1.21.
             config.setdefault("OPTIONS", {})["server_side_binding"] = True
+        if not env_bool(env, "DATABASE_JIT", False):
+            # PostgreSQL compiles any plan costed over jit_above_cost, and a
+            # per-conversation count over a user's 500 conversations is: 40 ms
+            # of compiling for a 3 ms query (docs/benchmarks.md, year of data).
+            # The service runs short indexed queries only. DATABASE_JIT=1 for a
+            # pooler that refuses the startup option.
+            config.setdefault("OPTIONS", {})["options"] = "-c jit=off"
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
     return config

@@ -1,15 +1,24 @@
-"""Is the session a socket was opened with still good?
+"""Who a socket belongs to, and is the session it was opened with still good?
 
-``AuthMiddlewareStack`` checks the session at connect only. Sockets re-check
-with this on every heartbeat and whenever a ``session.check`` event says the
-user's sessions may have changed (logout, password change, deactivation, an
-admin ending sessions).
+``auth_middleware_stack`` is Channels' ``AuthMiddlewareStack`` with the session
+and user lookup on the pool of database threads. Channels runs it on the one
+thread that every ``thread_sensitive`` call shares, so when every open tab
+reconnects at once (a server restart) each connect queued behind all the others.
+
+The session is checked at connect only. Sockets re-check with
+``session_still_valid`` on every heartbeat and whenever a ``session.check``
+event says the user's sessions may have changed (logout, password change,
+deactivation, an admin ending sessions).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
+from channels.auth import AuthMiddleware, get_user
+from channels.db import database_sync_to_async
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
@@ -27,3 +36,16 @@ def session_still_valid(session_key: str | None, user_id: int) -> bool:
     if user is None:
         return False
     return constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+
+
+class PooledAuthMiddleware(AuthMiddleware):
+    """Channels' ``AuthMiddleware``, loading the session and user on any database thread."""
+
+    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+        # get_user is Channels' own, wrapped for the shared thread; run its function on the pool.
+        scope["user"]._wrapped = await database_sync_to_async(get_user.func, thread_sensitive=False)(scope)
+
+
+def auth_middleware_stack(inner: Any) -> Any:
+    """Cookies, session and ``scope["user"]``, as ``AuthMiddlewareStack`` (see the module docstring)."""
+    return CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))

@@ -32,9 +32,9 @@ async def test_a_burst_is_stored_in_batches_and_echoed_and_delivered_in_order(co
         return store(sender, conversation, items, exclude_channel)
 
     alice = await connect("alice", "/ws/rooms/general/")
+    await alice.until_ready()  # before bob opens (see the test below)
     bob = await connect("bob", "/ws/rooms/general/")
-    for socket in (alice, bob):
-        await socket.until_ready()
+    await bob.until_ready()
     await alice.recv_type("join")
     bodies = [f"m{n}" for n in range(12)]
     with mock.patch("dm.services._messages_store", recording):
@@ -55,9 +55,11 @@ async def test_a_burst_is_stored_in_batches_and_echoed_and_delivered_in_order(co
 
 async def test_messages_sent_just_before_the_socket_closes_are_stored_and_delivered(connect, users, room):
     alice = await connect("alice", "/ws/rooms/general/")
+    # Ready before bob opens: sockets connect in parallel, and a ready that already
+    # lists bob online has no join to announce.
+    await alice.until_ready()
     bob = await connect("bob", "/ws/rooms/general/")
-    for socket in (alice, bob):
-        await socket.until_ready()
+    await bob.until_ready()
     await alice.recv_type("join")
     for n in range(5):
         await alice.send({"type": "message", "body": f"last words {n}"})

@@ -75,3 +75,9 @@ def test_running_settings_follow_the_environment(settings):
         assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "social.realtime.layers.RelayingInMemoryChannelLayer"
     expected_engine = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite3"
     assert settings.DATABASES["default"]["ENGINE"].endswith(expected_engine)
+
+
+def test_postgres_sessions_run_without_jit_unless_turned_on():
+    url = {"DATABASE_URL": "postgres://db.internal/social"}
+    assert database_config(url, BASE)["OPTIONS"]["options"] == "-c jit=off"
+    assert "options" not in database_config({**url, "DATABASE_JIT": "1"}, BASE)["OPTIONS"]
