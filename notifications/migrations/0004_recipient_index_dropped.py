@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("notifications", "0002_attention"),
+        ("notifications", "0003_notification_first_event"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
