@@ -148,18 +148,18 @@ async def test_room_message_reaches_every_member_once(connect, users, room):
 
 async def test_room_drops_frames_from_users_you_blocked(connect, users, room):
     await sync_to_async(Block.objects.create)(blocker=users["carol"], blocked=users["bob"])
+    # One after the other: each one's ready is taken before the next one joins.
     carol = await connect("carol", "/ws/rooms/general/")
+    await carol.until_ready()
     alice = await connect("alice", "/ws/rooms/general/")
+    await alice.until_ready()
     bob = await connect("bob", "/ws/rooms/general/")
     _, ready = await bob.until_ready()
-    await alice.until_ready()
-    await carol.until_ready()
-    # Carol's own join may reach alice too, depending on who subscribed first.
-    while (await alice.recv_type("join"))["user"]["username"] != "bob":
-        pass
+    assert (await alice.recv_type("join"))["user"]["username"] == "bob"
     await bob.send({"type": "typing"})
     await bob.send({"type": "message", "body": "from bob"})
     assert (await alice.recv())["type"] == "typing"
     assert (await alice.recv())["message"]["body"] == "from bob"
-    await carol.recv_type("join")  # alice's own join arrived before bob's frames
+    # carol hears alice join, and nothing of bob: not his join, typing or message.
+    assert (await carol.recv_type("join"))["user"]["username"] == "alice"
     assert await carol.silent()
