@@ -784,7 +784,7 @@ class StormSocket:
         """Connect, stay until closed, back off, reconnect; until ``stop``."""
         resume = target.kind == "app"
         while not stop.is_set():
-            query = f"?after={self.after}" if resume and self.after else ""
+            query = f"?after={self.after}" if resume else ""
             path, headers = target.request(self.user, self.path + query)
             code: int | None = None
             try:
@@ -806,7 +806,7 @@ class StormSocket:
                 self.attempt = 0
                 self.ready_at.append(time.monotonic())
                 ready = await conn.ready
-                self.conversation = ready.get("conversation_id", self.conversation)
+                self.conversation = ready.get("conversation", self.conversation)
                 self.truncated = self.truncated or bool(ready.get("truncated"))
                 for frame in conn.pre_ready:
                     self.take(frame)
@@ -951,10 +951,17 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
     for kind, key, row_id in sent:
         expected.setdefault((kind, key), set()).add(row_id)
     lost = doubled = 0
+    lost_by_kind: Counter[str] = Counter()
+    lost_examples: list[Json] = []
     for s in sockets:
         key = s.conversation if s.kind == "message" else s.user["id"]
-        want = expected.get((s.kind, key), set())
-        lost += len(want - set(s.seen))
+        missing = expected.get((s.kind, key), set()) - set(s.seen)
+        lost += len(missing)
+        lost_by_kind[s.kind] += len(missing)
+        if missing and len(lost_examples) < 20:
+            lost_examples.append(
+                {"path": s.path, "user": s.user["id"], "missing": sorted(missing)[:5], "closes": s.closes}
+            )
         doubled += sum(1 for row_id, n in s.seen.items() if n > 1)
     closes: Counter[str] = Counter()
     for s in sockets:
@@ -972,6 +979,8 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
             len(expected.get((s.kind, s.conversation if s.kind == "message" else s.user["id"]), ())) for s in sockets
         ),
         "lost": lost,
+        "lost_by_kind": dict(lost_by_kind),
+        "lost_examples": lost_examples,
         "doubled": doubled,
         "refused_flooding": sum(1 for s in sockets if s.closes.get(str(FLOODING))),
         "stopped": dict(Counter(str(s.stopped_by) for s in sockets if s.stopped_by)),
