@@ -44,6 +44,9 @@ class ConversationConsumer(RealtimeConsumer):
     outbox: Batcher[Item, services.SendResult | Exception] | None = None
     # Users this socket's user has blocked: their frames are dropped (rooms).
     blocked: frozenset[int] = frozenset()
+    # Whether ready_frame runs on the one shared thread, in order with the other sockets'
+    # presence work (rooms); else on the pool, so that a restart's reconnects build theirs in parallel.
+    ready_in_order: ClassVar[bool] = False
 
     # Hooks of the two kinds.
 
@@ -90,9 +93,8 @@ class ConversationConsumer(RealtimeConsumer):
                 await self.send_frame(protocol.message_frame(protocol.message_dict(message)))
                 # Groups were joined before this read: drop the live copy of anything replayed.
                 self.replayed_up_to = message.pk
-        # On the shared thread, after this socket's presence entry: a room's ready snapshot and
-        # the join announcements of sockets opening beside it stay in one order.
-        await self.send_frame(await database_sync_to_async(self.ready_frame)(truncated))
+        ready = database_sync_to_async(self.ready_frame, thread_sensitive=self.ready_in_order)
+        await self.send_frame(await ready(truncated))
 
     async def replay_since(self, since: int) -> bool:
         """Every message changed or created after version ``since``, once, in its current state and
@@ -227,6 +229,9 @@ class RoomConsumer(ConversationConsumer):
 
     # Who this socket's client was told is online (see dm.presence).
     presence: PresenceView
+    # After this socket's presence entry, on the shared thread: a room's ready snapshot and the
+    # join announcements of sockets opening beside it stay in one order.
+    ready_in_order = True
 
     def load(self) -> None:
         slug = self.scope["url_route"]["kwargs"]["slug"]

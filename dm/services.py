@@ -870,6 +870,11 @@ def room_create(*, creator: Any, name: str, slug: str, private: bool) -> Convers
 
 
 def _add_member(conversation: Conversation, user: Any) -> Membership:
+    # Opening a room's socket joins it, so this runs on every connect: a member
+    # costs one lookup, and only a new member the newest message's id.
+    membership = Membership.objects.filter(conversation=conversation, user=user).first()
+    if membership is not None:
+        return membership
     # A new member starts with everything already said marked read.
     newest = selectors.newest_message_id(conversation_id=conversation.pk) or 0
     membership, created = Membership.objects.get_or_create(
@@ -1010,21 +1015,16 @@ def _fresh_rows(conversation_id: int, user_id: int) -> Any:
     return selectors.fresh_presence(conversation_id=conversation_id).filter(user_id=user_id)
 
 
-def _presence_put(conversation_id: int, user_id: int, channel_name: str, seen_at: Any) -> None:
-    Presence.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={"conversation_id": conversation_id, "user_id": user_id, "seen_at": seen_at},
-    )
-
-
 @transaction.atomic
 def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> int | None:
     """Record one open room socket; the version of the join to announce, or None when the room
     already counts the user in (another tab, or a reconnect within the leave grace period)."""
     _lock_member(conversation_id, user_id)
     # Stale rows (a dead process's) are left for the next heartbeat's sweep,
-    # which announces their users' leave.
-    _presence_put(conversation_id, user_id, channel_name, timezone.now())
+    # which announces their users' leave. A socket's channel name is new, so its row is too.
+    Presence.objects.create(
+        conversation_id=conversation_id, user_id=user_id, channel_name=channel_name, seen_at=timezone.now()
+    )
     version = _announce_presence(conversation_id, user_id, online=True)
     if version is None:
         # Back within the grace period: the leave a closed socket scheduled is off.

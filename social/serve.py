@@ -27,6 +27,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 # through the backed-up buffer, so daphne drops it after interval + timeout.
 PING_INTERVAL = int(os.environ.get("DAPHNE_PING_INTERVAL", "20"))
 PING_TIMEOUT = int(os.environ.get("DAPHNE_PING_TIMEOUT", "30"))
+# A handshake the app has not accepted by then is dropped by daphne; the app's
+# admission control (social/realtime/admission.py) refuses the ones that would
+# wait longer before doing any work for them.
+HANDSHAKE_TIMEOUT = int(os.environ.get("DAPHNE_CONNECT_TIMEOUT", "30"))
 # Sockets live at most a day; channels-redis group_expiry is set above this.
 WEBSOCKET_TIMEOUT = 86400
 
@@ -47,6 +51,8 @@ def daphne_argv(*, bind: str = "127.0.0.1", port: int | None = 8000, fd: int | N
         str(PING_TIMEOUT),
         "--websocket_timeout",
         str(WEBSOCKET_TIMEOUT),
+        "--websocket_connect_timeout",
+        str(HANDSHAKE_TIMEOUT),
         "--application-close-timeout",
         "5",
         "social.asgi:application",

@@ -202,6 +202,12 @@ REALTIME = {
     # Sockets a user may open per minute (over all processes): connect/close
     # churn would otherwise send every room member a join and a leave per cycle.
     "CONNECTS_PER_MINUTE": env_int(ENV, "WS_CONNECTS_PER_MINUTE", 120),
+    # Handshakes of one process doing their work at once; the others wait their
+    # turn, and one that waited this long is refused before any work, to be
+    # retried later: it could not finish before daphne's connect timeout
+    # (social/serve.py). See social/realtime/admission.py.
+    "HANDSHAKES_IN_FLIGHT": env_int(ENV, "WS_HANDSHAKES_IN_FLIGHT", 64),
+    "HANDSHAKE_PATIENCE_MS": env_int(ENV, "WS_HANDSHAKE_PATIENCE_MS", 25000),
     # Chat messages a socket has read but not yet stored; at this many it stops
     # reading until they are (they are stored in batches meanwhile).
     "PENDING_MESSAGES_PER_SOCKET": env_int(ENV, "WS_PENDING_MESSAGES", 32),

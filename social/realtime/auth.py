@@ -23,6 +23,8 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
+from social.realtime.admission import HandshakeAdmission
+
 
 def session_still_valid(session_key: str | None, user_id: int) -> bool:
     """True while the session exists, belongs to the user, matches their password and they are active."""
@@ -47,5 +49,7 @@ class PooledAuthMiddleware(AuthMiddleware):
 
 
 def auth_middleware_stack(inner: Any) -> Any:
-    """Cookies, session and ``scope["user"]``, as ``AuthMiddlewareStack`` (see the module docstring)."""
-    return CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner)))
+    """Cookies, session and ``scope["user"]``, as ``AuthMiddlewareStack`` (see the module docstring),
+    once the handshake is admitted (``social.realtime.admission``), so that a reconnect storm's
+    waiting handshakes cost no lookups."""
+    return HandshakeAdmission(CookieMiddleware(SessionMiddleware(PooledAuthMiddleware(inner))))

@@ -22,7 +22,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from social.realtime import limits, protocol, wire
+from social.realtime import admission, limits, protocol, wire
 from social.realtime.auth import session_still_valid
 from social.realtime.groups import control_group
 
@@ -119,6 +119,16 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         """Gate, authorise, join groups, accept, replay; refusals close with a 44xx code."""
+        try:
+            await self.handshake()
+        finally:
+            # Live, refused or failed: the next waiting handshake may start (admission.py).
+            release = self.scope.get(admission.SCOPE_KEY)
+            if release is not None:
+                release()
+
+    async def handshake(self) -> None:
+        """``connect`` up to the socket being live or refused."""
         self.joined: list[str] = []
         self.heartbeat_task: asyncio.Task[None] | None = None
         self.registered = False
