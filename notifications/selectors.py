@@ -16,9 +16,15 @@ EMAIL_DIRECT = "direct"
 # email_delay_minutes runs from 0 (email off) to this.
 MAX_EMAIL_DELAY_MINUTES = 1440
 
+# One probe of the unread index per user: as flat as the badge's own count however big
+# the table grows, and whatever its statistics say. (``recipient_id = ANY(%s)`` over
+# the whole table came out as a scan of every visible row, testing each against the
+# list: 770 ms for 10,000 users on a fresh table.)
 _UNREAD_COUNTS_POSTGRES_SQL = f"""
-    SELECT recipient_id, COUNT(*) FROM {Notification._meta.db_table}
-    WHERE recipient_id = ANY(%s) AND read_at IS NULL AND superseded_by_id IS NULL GROUP BY recipient_id
+    SELECT r.id, (
+        SELECT COUNT(*) FROM {Notification._meta.db_table} n
+        WHERE n.recipient_id = r.id AND n.read_at IS NULL AND n.superseded_by_id IS NULL
+    ) FROM unnest(%s::integer[]) AS r(id)
 """
 
 
@@ -38,7 +44,7 @@ def unread_count(*, user_id: int) -> int:
 
 
 def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
-    """Unread counts of many users in one query (users with none are absent)."""
+    """Unread counts of many users in one query (on SQLite users with none are absent)."""
     connection = connections[Notification.objects.db]
     if connection.vendor == "postgresql":
         # The ids as one array parameter: a thousand separate ones cost more to

@@ -58,11 +58,13 @@ MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 
 # Only existing users get a row; the caller compares. Formatted with the user table.
+# The ids' array is cast to the key's type: psycopg sends small ids as smallint[],
+# and PostgreSQL hashes an ANY list only when the types match.
 _INSERT_MANY_POSTGRES_SQL = f"""
     INSERT INTO {Notification._meta.db_table}
         (recipient_id, kind, actor_id, text, url, created_at, group_key, count, actors, replaces)
     SELECT u.{{user_id}}, %s, %s, %s, %s, %s, '', 1, %s::jsonb, '[]'::jsonb
-    FROM {{users}} u WHERE u.{{user_id}} = ANY(%s) ORDER BY u.{{user_id}}
+    FROM {{users}} u WHERE u.{{user_id}} = ANY(%s::integer[]) ORDER BY u.{{user_id}}
     RETURNING id, recipient_id, created_at
 """
 

@@ -65,3 +65,13 @@ def test_mark_all_read_finds_the_unread_through_the_unread_index(year):
     plans = plans_of(lambda: results.append(services.notifications_mark_all_read(user_id=HEAVY)))
     assert results[0].unread == 0 and results[0].changed
     assert_indexed(plans, UNREAD_INDEXES)
+
+
+def test_unread_counts_of_many_users_probe_the_unread_index_per_user(year):
+    """notify_many's pushes carry each recipient's count: one probe each, not a pass over the table."""
+    user_ids = list(range(1, 401))
+    counts = {}
+    plans = plans_of(lambda: counts.update(selectors.unread_counts(user_ids=user_ids)))
+    assert counts[HEAVY] == year.heavy_unread
+    assert sum(counts.values()) == Notification.objects.filter(read_at=None, superseded_by=None).count()
+    assert_indexed(plans, UNREAD_INDEXES)
