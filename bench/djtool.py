@@ -207,7 +207,7 @@ def storm(cfg: Json) -> Json:
     from django.contrib.auth import get_user_model
     from django.db.models import Max
 
-    from dm.models import Conversation, Membership, Message
+    from dm.models import Conversation, Membership
     from dm.services import direct_conversation_get_or_create
     from notifications.models import Notification
 
@@ -228,7 +228,6 @@ def storm(cfg: Json) -> Json:
     return {
         "direct": direct,
         "rooms": rooms,
-        "newest_message": Message.objects.aggregate(newest=Max("id"))["newest"] or 0,
         "newest_notification": Notification.objects.aggregate(newest=Max("id"))["newest"] or 0,
     }
 

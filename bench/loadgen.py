@@ -755,7 +755,7 @@ def backoff_s(attempt: int, code: int | None) -> float:
 
 
 class StormSocket:
-    """One page's socket: reconnects as socket.js does, resuming with ``after=<newest id seen>``."""
+    """One page's socket: reconnects as socket.js does, resuming as bell.js and chat.js do."""
 
     def __init__(self, user: Json, path: str, kind: str, after: int) -> None:
         """``kind`` is ``message`` (chat) or ``notification`` (bell): the frames it resumes by."""
@@ -769,11 +769,12 @@ class StormSocket:
         self.truncated = False
 
     def take(self, frame: Any) -> None:
-        """Count a replayed or live frame this socket resumes by."""
+        """Count a replayed or live frame this socket resumes by (a chat message by its version, as
+        chat.js resumes with ``since``; a notification by its id)."""
         if isinstance(frame, dict) and frame.get("type") == self.kind:
-            row_id = int(frame[self.kind]["id"])
-            self.seen[row_id] += 1
-            self.after = max(self.after, row_id)
+            row = frame[self.kind]
+            self.seen[int(row["id"])] += 1
+            self.after = max(self.after, int(row.get("version", row["id"])))
 
     def on_message(self, conn: WSConn, payload: bytes, now: int) -> None:
         """Live frames."""
@@ -784,7 +785,10 @@ class StormSocket:
         """Connect, stay until closed, back off, reconnect; until ``stop``."""
         resume = target.kind == "app"
         while not stop.is_set():
-            query = f"?after={self.after}" if resume else ""
+            # bell.js resumes with ?after=<newest id>, chat.js with ?since=<highest version> (ids and
+            # versions share one sequence, so the page's newest id is a version too).
+            cursor = "since" if self.kind == "message" else "after"
+            query = f"?{cursor}={self.after}" if resume else ""
             path, headers = target.request(self.user, self.path + query)
             code: int | None = None
             try:

@@ -100,14 +100,17 @@ class ConversationConsumer(RealtimeConsumer):
         """Every message changed or created after version ``since``, once, in its current state and
         in version order: ``message`` when the client cannot have it (its id, which is its first
         version, is past ``since``), else ``message_update``. True when it was cut to RESUME_LIMIT."""
-        replay, truncated = await database_sync_to_async(selectors.messages_since)(
+        # Not thread-sensitive, as the ``after`` replay: a restart's reconnects replay in parallel.
+        replay, truncated = await database_sync_to_async(selectors.messages_since, thread_sensitive=False)(
             conversation_id=self.conversation.pk,
             since_version=since,
             limit=settings.REALTIME["RESUME_LIMIT"],
             hidden_senders=self.blocked,
         )
         if not replay and since > 0:
-            newest = await database_sync_to_async(selectors.newest_version)(conversation_id=self.conversation.pk)
+            newest = await database_sync_to_async(selectors.newest_version, thread_sensitive=False)(
+                conversation_id=self.conversation.pk
+            )
             if since > newest:
                 await self.send_error(
                     protocol.INVALID, f"since is past this conversation's newest version ({newest}); reload it"

@@ -24,8 +24,15 @@ _UNREAD_COUNTS_POSTGRES_SQL = f"""
     SELECT r.id, (
         SELECT COUNT(*) FROM {Notification._meta.db_table} n
         WHERE n.recipient_id = r.id AND n.read_at IS NULL AND n.superseded_by_id IS NULL
-    ) FROM unnest(%s::integer[]) AS r(id)
+    ) FROM unnest(%s::{{user_id_type}}[]) AS r(id)
 """
+
+
+def user_id_type(connection: Any) -> str:
+    """The database type of the user model's key (``integer`` for Django's ``User``), for casting
+    an array of user ids to it: psycopg sends small ids as ``smallint[]``, and PostgreSQL
+    hashes an ``ANY`` list only when the types match."""
+    return get_user_model()._meta.pk.db_type(connection)
 
 
 def visible() -> QuerySet[Notification]:
@@ -50,7 +57,7 @@ def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
         # The ids as one array parameter: a thousand separate ones cost more to
         # prepare than the query takes to run.
         with connection.cursor() as cursor:
-            cursor.execute(_UNREAD_COUNTS_POSTGRES_SQL, [user_ids])
+            cursor.execute(_UNREAD_COUNTS_POSTGRES_SQL.format(user_id_type=user_id_type(connection)), [user_ids])
             return dict(cursor.fetchall())
     rows = (
         visible()

@@ -34,6 +34,7 @@ from notifications.selectors import (
     preferences_of,
     unread_count,
     unread_counts,
+    user_id_type,
 )
 from social.models import Comment, Post
 from social.realtime.groups import user_group
@@ -57,14 +58,13 @@ MAX_MENTIONS = 20
 MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.+-]{1,150})")
 
 
-# Only existing users get a row; the caller compares. Formatted with the user table.
-# The ids' array is cast to the key's type: psycopg sends small ids as smallint[],
-# and PostgreSQL hashes an ANY list only when the types match.
+# Only existing users get a row; the caller compares. Formatted with the user table
+# (the ids' array cast to its key's type: ``user_id_type``).
 _INSERT_MANY_POSTGRES_SQL = f"""
     INSERT INTO {Notification._meta.db_table}
         (recipient_id, kind, actor_id, text, url, created_at, group_key, count, actors, replaces)
     SELECT u.{{user_id}}, %s, %s, %s, %s, %s, '', 1, %s::jsonb, '[]'::jsonb
-    FROM {{users}} u WHERE u.{{user_id}} = ANY(%s::integer[]) ORDER BY u.{{user_id}}
+    FROM {{users}} u WHERE u.{{user_id}} = ANY(%s::{{user_id_type}}[]) ORDER BY u.{{user_id}}
     RETURNING id, recipient_id, created_at
 """
 
@@ -307,7 +307,9 @@ def _insert_many(ids: list[int], *, kind: str, text: str, url: str, actor: Any) 
     user_meta = get_user_model()._meta
     with connection.cursor() as cursor:
         cursor.execute(
-            _INSERT_MANY_POSTGRES_SQL.format(users=user_meta.db_table, user_id=user_meta.pk.column),
+            _INSERT_MANY_POSTGRES_SQL.format(
+                users=user_meta.db_table, user_id=user_meta.pk.column, user_id_type=user_id_type(connection)
+            ),
             [kind, actor.pk if actor is not None else None, text, url, timezone.now(), json.dumps(actors), ids],
         )
         return cursor.fetchall()

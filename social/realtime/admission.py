@@ -14,12 +14,15 @@ once, the others wait their turn in arrival order, and one that has waited
 refused before any work: the upgrade is answered with HTTP 403 at once, and the
 client backs off (socket.js: a failed handshake is a close 1006) and comes back
 later, when the process has room. A handshake's slot is released when its
-socket is live (``ready`` sent) or refused, or when it fails.
+socket is live (``ready`` sent) or refused, when it fails, or when it waits on a
+client that does not read its replay. A client that goes away while it waits
+(a closed tab) is forgotten without any work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +62,13 @@ async def admitted() -> Callable[[], None] | None:
     return release
 
 
+def handshake_done(scope: dict[str, Any]) -> None:
+    """Give the handshake's slot back (idempotent; nothing outside ``HandshakeAdmission``)."""
+    release = scope.get(SCOPE_KEY)
+    if release is not None:
+        release()
+
+
 class HandshakeAdmission:
     """ASGI middleware for WebSocket scopes: the inner application runs once admitted (see module docstring)."""
 
@@ -66,14 +76,48 @@ class HandshakeAdmission:
         self.inner = inner
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        release = await admitted()
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return None
+        waiting = asyncio.ensure_future(admitted())
+        # The client's next message can only be its disconnect: it left while waiting.
+        left = asyncio.ensure_future(receive())
+        await asyncio.wait({waiting, left}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+        release = None
+        with contextlib.suppress(asyncio.CancelledError):
+            release = await waiting
+        if left.done():
+            if release is not None:
+                release()
+            return None
         if release is None:
-            message = await receive()
-            if message["type"] == "websocket.connect":
-                # Before accept, daphne answers this with HTTP 403: nothing was done for it.
-                await send({"type": "websocket.close"})
+            left.cancel()
+            # Before accept, daphne answers this with HTTP 403: nothing was done for it.
+            await send({"type": "websocket.close"})
             return None
         try:
-            return await self.inner({**scope, SCOPE_KEY: release}, receive, send)
+            return await self.inner({**scope, SCOPE_KEY: release}, _Replaying(connect, left, receive), send)
         finally:
+            left.cancel()
             release()
+
+
+class _Replaying:
+    """``receive`` for the inner application: the connect message read here, then the
+    message already being awaited here, then the rest."""
+
+    def __init__(self, connect: dict[str, Any], pending: asyncio.Future[dict[str, Any]], receive: Any) -> None:
+        self.connect: dict[str, Any] | None = connect
+        self.pending: asyncio.Future[dict[str, Any]] | None = pending
+        self.receive = receive
+
+    async def __call__(self) -> dict[str, Any]:
+        if self.connect is not None:
+            message, self.connect = self.connect, None
+            return message
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            return await pending
+        return await self.receive()

@@ -122,10 +122,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         try:
             await self.handshake()
         finally:
-            # Live, refused or failed: the next waiting handshake may start (admission.py).
-            release = self.scope.get(admission.SCOPE_KEY)
-            if release is not None:
-                release()
+            self.handshake_done()
+
+    def handshake_done(self) -> None:
+        """Live, refused, failed or waiting on its client: the next waiting handshake may start
+        (admission.py). Idempotent."""
+        admission.handshake_done(self.scope)
 
     async def handshake(self) -> None:
         """``connect`` up to the socket being live or refused."""
@@ -173,13 +175,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             except protocol.ProtocolError as error:
                 self.cursors[name] = None
                 cursor_errors.append(error)
-        admission = await limits.socket_opened(self.user_id, self.channel_name)
+        registry = await limits.socket_opened(self.user_id, self.channel_name)
         self.registered = True
-        if admission.connects > config["CONNECTS_PER_MINUTE"]:
+        if registry.connects > config["CONNECTS_PER_MINUTE"]:
             # Connect/close churn costs every room member a join and a leave
             # while no frame budget applies: refused before any of that.
             raise Denied(protocol.CLOSE_FLOODING, f"more than {config['CONNECTS_PER_MINUTE']} connections a minute")
-        if admission.sockets > config["MAX_SOCKETS_PER_USER"]:
+        if registry.sockets > config["MAX_SOCKETS_PER_USER"]:
             raise Denied(protocol.CLOSE_FLOODING, f"more than {config['MAX_SOCKETS_PER_USER']} open sockets")
         await self.authorize()
         # Before joining: from now on every group message passes relay_now, so
@@ -373,6 +375,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.REALTIME["DRAIN_TIMEOUT_SECONDS"]
         while wire.buffered_bytes(self.transport) > limit and not self.transport.disconnected:
+            # Waiting on the client is not work: a client that does not read must not
+            # hold one of the few handshake slots for the whole drain timeout.
+            self.handshake_done()
             if loop.time() > deadline:
                 self.check_buffered()
                 return
@@ -488,3 +493,4 @@ class NotFoundConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         await self.close(protocol.CLOSE_NOT_FOUND)
+        admission.handshake_done(self.scope)

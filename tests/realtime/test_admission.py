@@ -68,6 +68,26 @@ async def test_a_waiting_handshake_goes_ahead_when_a_slot_frees_in_time(one_at_a
     await second.disconnect()
 
 
+async def test_a_client_that_leaves_while_it_waits_costs_no_work(one_at_a_time):
+    inner = SlowHandshake()
+    app = HandshakeAdmission(inner)
+    first = communicator("/ws/notifications/", app=app)
+    first_connecting = asyncio.ensure_future(first.connect(timeout=5))
+    await asyncio.sleep(0.05)
+    leaver = communicator("/ws/notifications/", app=app)
+    await leaver.send_input({"type": "websocket.connect"})
+    await asyncio.sleep(0.05)
+    await leaver.send_input({"type": "websocket.disconnect", "code": 1001})
+    await leaver.wait(1)
+    inner.go.set()
+    assert (await first_connecting)[0]
+    later = communicator("/ws/notifications/", app=app)
+    assert (await later.connect(timeout=2))[0]
+    assert inner.started == 2  # the first and the later one, never the one that left
+    await first.disconnect()
+    await later.disconnect()
+
+
 async def test_a_live_socket_and_a_refused_one_free_their_slots(one_at_a_time, connect):
     bell = await connect("alice", "/ws/notifications/")
     assert (await bell.recv())["type"] == "ready"
