@@ -3,8 +3,6 @@
 Not used by default. ``python -m bench.run --app-settings bench.whatif_settings`` measures how
 much these changes would buy before anyone edits the app:
 
-- ``CONN_MAX_AGE``: the app opens a new PostgreSQL connection for every
-  ``database_sync_to_async`` call (~8 ms each here) when it is 0.
 - Redis pool options for channels-redis: redis-py 8 defaults to ``socket_timeout=5`` (equal
   to channels-redis' 5 s BZPOPMIN, so an idle ``receive()`` raises TimeoutError and its consumer
   dies with 1011) and to a 100-connection asyncio pool (bursts of group_add/discard fail with
@@ -13,12 +11,8 @@ much these changes would buy before anyone edits the app:
 
 from __future__ import annotations
 
-import os
-
 from social.settings import *  # noqa: F403
-from social.settings import CHANNEL_LAYERS, DATABASES
-
-DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("WHATIF_CONN_MAX_AGE", "60"))
+from social.settings import CHANNEL_LAYERS
 
 for _layer in CHANNEL_LAYERS.values():
     _config = _layer.get("CONFIG", {})

@@ -22,6 +22,33 @@ needs_redis = pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL (a share
 needs_postgres = pytest.mark.skipif(not DATABASE_IS_POSTGRES, reason="needs DATABASE_URL pointing at PostgreSQL")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _pooled_connections_go_back() -> Iterator[None]:
+    """Worker threads of in-process sockets give their PostgreSQL connection back to the pool.
+
+    Channels' test communicator turns ``close_old_connections`` off inside
+    ``database_sync_to_async`` (to keep a test's transaction open). With the
+    connection pool that keeps every executor thread's connection checked out
+    after the thread is gone, and the pool runs dry a few tests later. Threads
+    other than the main one (which may hold a test's transaction) close theirs
+    as they do in production.
+    """
+    if not connection.settings_dict.get("OPTIONS", {}).get("pool"):
+        yield
+        return
+    import threading
+    from unittest import mock
+
+    from django.db import close_old_connections
+
+    def outside_the_main_thread() -> None:
+        if threading.current_thread() is not threading.main_thread():
+            close_old_connections()
+
+    with mock.patch("channels.testing.application.no_op", outside_the_main_thread):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_counters() -> Iterator[None]:
     """Start every test with empty rate-limit counters, throttles and socket registry.

@@ -60,8 +60,9 @@ class RunningClient:
         self.process.wait(5)
 
 
-def frame_of(socket: str, kind: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda e: e["event"] == "frame" and e["socket"] == socket and e["frame"]["type"] == kind
+def frame_of(socket: str | None, kind: str) -> Callable[[dict[str, Any]], bool]:
+    """A ``kind`` frame on that socket (on any socket for None)."""
+    return lambda e: e["event"] == "frame" and socket in (None, e["socket"]) and e["frame"]["type"] == kind
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def test_client_sends_then_resumes_after_a_restart_with_what_it_missed(start_ser
     )
     assert client.until(lambda e: e["event"] == "logged_in")["user"] == "alice"
     # The two sockets are independent: their ready frames come in either order.
-    ready = {client.until(lambda e: e["event"] == "frame" and e["frame"]["type"] == "ready")["socket"] for _ in range(2)}
+    ready = {client.until(frame_of(None, "ready"))["socket"] for _ in range(2)}
     assert ready == {"bell", "dm"}
     echo = client.until(frame_of("dm", "message"))["frame"]["message"]
     assert (echo["body"], echo["sender"]["username"]) == ("hello bob", "alice")

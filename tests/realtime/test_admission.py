@@ -35,12 +35,18 @@ class SlowHandshake:
             pass
 
 
-async def test_a_handshake_that_waits_too_long_is_refused_without_any_work(one_at_a_time):
+async def slot_taken():
+    """A SlowHandshake behind admission, and a first handshake holding the only slot until ``go``."""
     inner = SlowHandshake()
     app = HandshakeAdmission(inner)
     first = communicator("/ws/notifications/", app=app)
     first_connecting = asyncio.ensure_future(first.connect(timeout=5))
     await asyncio.sleep(0.05)
+    return inner, app, first, first_connecting
+
+
+async def test_a_handshake_that_waits_too_long_is_refused_without_any_work(one_at_a_time):
+    inner, app, first, first_connecting = await slot_taken()
     second = communicator("/ws/notifications/", app=app)
     connected, _ = await second.connect(timeout=2)
     assert not connected
@@ -51,11 +57,7 @@ async def test_a_handshake_that_waits_too_long_is_refused_without_any_work(one_a
 
 
 async def test_a_waiting_handshake_goes_ahead_when_a_slot_frees_in_time(one_at_a_time):
-    inner = SlowHandshake()
-    app = HandshakeAdmission(inner)
-    first = communicator("/ws/notifications/", app=app)
-    first_connecting = asyncio.ensure_future(first.connect(timeout=5))
-    await asyncio.sleep(0.05)
+    inner, app, first, first_connecting = await slot_taken()
     second = communicator("/ws/notifications/", app=app)
     second_connecting = asyncio.ensure_future(second.connect(timeout=5))
     await asyncio.sleep(0.05)
@@ -69,11 +71,7 @@ async def test_a_waiting_handshake_goes_ahead_when_a_slot_frees_in_time(one_at_a
 
 
 async def test_a_client_that_leaves_while_it_waits_costs_no_work(one_at_a_time):
-    inner = SlowHandshake()
-    app = HandshakeAdmission(inner)
-    first = communicator("/ws/notifications/", app=app)
-    first_connecting = asyncio.ensure_future(first.connect(timeout=5))
-    await asyncio.sleep(0.05)
+    inner, app, first, first_connecting = await slot_taken()
     leaver = communicator("/ws/notifications/", app=app)
     await leaver.send_input({"type": "websocket.connect"})
     await asyncio.sleep(0.05)

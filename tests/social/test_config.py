@@ -19,7 +19,8 @@ def test_sqlite_file_by_default():
 def test_postgres_when_database_url_is_set():
     config = database_config({"DATABASE_URL": "postgres://bob:secret@db.internal:6543/social"}, BASE)
     assert config["ENGINE"] == "social.db.postgresql"
-    assert config["CONN_HEALTH_CHECKS"] is True
+    # Pooled, not kept per thread (Django refuses both at once).
+    assert (config["CONN_MAX_AGE"], config["OPTIONS"]["pool"]["max_size"]) == (0, 20)
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 6543, "social", "bob")
 
 

@@ -1,38 +1,35 @@
-"""PostgreSQL whose connection health check runs only on a connection that sat idle.
+"""Django's PostgreSQL backend on its connection pool, health-checking only idle connections.
 
-Django's ``CONN_HEALTH_CHECKS`` sends ``SELECT 1`` before the first query of
-every request, and each ``database_sync_to_async`` hop of a consumer counts as
-one: every chat message paid a round trip for it, which was the margin between
-one sender keeping up with 80,000 room deliveries a second or falling behind
-(docs/benchmarks.md). The connections the check exists for (a restarted
-server, an idle timeout on the way) die while idle, so only a connection unused
-for HEALTH_CHECK_IDLE_SECONDS is checked. One that dies while busy fails that
-query, as it would have after a passed check, and Django replaces it before
-the next hop (``errors_occurred``).
+The settings (``social.config.database_config``) run PostgreSQL through
+Django's pool with the pool's own check off; ``health`` says which
+connections to check and why.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.db.backends.postgresql import base
 
-HEALTH_CHECK_IDLE_SECONDS = 1.0
+from social.db.postgresql import health
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    """Django's PostgreSQL backend with the idle-only health check."""
+    """Django's PostgreSQL backend: a dead idle connection from the pool is swapped for a live one."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.last_hop = float("-inf")
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        if self.pool is None:
+            return connection
+        # After a server restart every pooled connection is dead: at most all of them are tried.
+        for _ in range(self.pool.max_size):
+            if health.usable(connection):
+                return connection
+            self.pool.putconn(connection)  # the pool discards a broken connection
+            connection = super().get_new_connection(conn_params)
+        return connection
 
-    def close_if_health_check_failed(self) -> None:
-        """Skip the check when the previous hop on this connection began moments ago."""
-        if self.connection is not None and self.health_check_enabled and not self.health_check_done:
-            now = time.monotonic()
-            if now - self.last_hop < HEALTH_CHECK_IDLE_SECONDS:
-                self.health_check_done = True
-            self.last_hop = now
-        super().close_if_health_check_failed()
+    def _close(self) -> None:
+        if self.pool is not None and self.connection is not None:
+            health.returned(self.connection)
+        super()._close()
