@@ -23,6 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from social.realtime import admission, limits, protocol, wire
+from social.realtime import heartbeat as beats
 from social.realtime.auth import session_still_valid
 from social.realtime.groups import control_group
 
@@ -51,6 +52,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     resume_cursors: ClassVar[tuple[str, ...]] = ("after",)
 
     user_id: int
+    # Loop time of the next session re-check (heartbeat).
+    next_recheck: float
     # Each resume cursor as given (None when absent or malformed).
     cursors: dict[str, int | None]
     # Closed at connect (4401, 4403, 4429...): frames that still arrive are ignored.
@@ -132,7 +135,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def handshake(self) -> None:
         """``connect`` up to the socket being live or refused."""
         self.joined: list[str] = []
-        self.heartbeat_task: asyncio.Task[None] | None = None
         self.registered = False
         self.strikes = 0
         # Direct relays (pub/sub layer): sent at once once the socket is live and
@@ -197,7 +199,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.start()
         self.writer = wire.direct_writer(self.base_send)
         self.live = True
-        self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
+        recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
+        self.next_recheck = asyncio.get_running_loop().time() + recheck_every * random.uniform(0.5, 1.0)
+        beats.register(self)
 
     async def close_settled(self, code: int) -> None:
         """Close once the work ``queued_frames`` left running has answered (never from inside it).
@@ -220,8 +224,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Finish queued work, leave groups, free the socket slot, run the subclass clean-up (presence)."""
         # What the client sent before it went is stored and published, not dropped.
         await self.settle()
-        if self.heartbeat_task is not None:
-            self.heartbeat_task.cancel()
+        beats.unregister(self)
         self.relay_directly(None)
         layer = self.channel_layer
         joined, self.joined = self.joined, []
@@ -246,39 +249,37 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
 
-    async def heartbeat_loop(self) -> None:
-        """Every HEARTBEAT_SECONDS refresh the socket registry and run the subclass beat (presence);
-        every SESSION_RECHECK_SECONDS re-check the session and re-join the groups.
+    async def beat(self) -> bool:
+        """One heartbeat (``social.realtime.heartbeat`` calls it every HEARTBEAT_SECONDS): refresh the
+        socket registry and run the subclass beat (presence); every SESSION_RECHECK_SECONDS re-check
+        the session and re-join the groups. False once the socket was closed.
 
         Revocation and Redis restarts arrive as events (session.*, layer.recovered),
         so the slow check is only a safety net (session expiry, a lost event) and
         stays cheap with thousands of idle sockets.
         """
-        interval = settings.REALTIME["HEARTBEAT_SECONDS"]
-        recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
         loop = asyncio.get_running_loop()
-        # Jitter spreads thousands of sockets' checks over the interval.
-        next_recheck = loop.time() + recheck_every * random.uniform(0.5, 1.0)
-        while True:
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
-            try:
-                if loop.time() >= next_recheck:
-                    next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
-                    if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-                        await self.close_settled(protocol.CLOSE_REAUTHENTICATE)
-                        return
-                    if not await self.still_allowed():
-                        # A lost access.check event (removed from a room, blocked).
-                        await self.close_settled(protocol.CLOSE_FORBIDDEN)
-                        return
-                    await self.join_groups()
-                await limits.socket_alive(self.user_id, self.channel_name)
-                await self.heartbeat()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A Redis or database outage must not kill the socket; try again next beat.
-                log.warning("heartbeat failed for %s", self.channel_name, exc_info=True)
+        try:
+            if loop.time() >= self.next_recheck:
+                # Jitter spreads thousands of sockets' checks over the interval.
+                recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
+                self.next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
+                if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
+                    await self.close_settled(protocol.CLOSE_REAUTHENTICATE)
+                    return False
+                if not await self.still_allowed():
+                    # A lost access.check event (removed from a room, blocked).
+                    await self.close_settled(protocol.CLOSE_FORBIDDEN)
+                    return False
+                await self.join_groups()
+            await limits.socket_alive(self.user_id, self.channel_name)
+            await self.heartbeat()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A Redis or database outage must not kill the socket; try again next beat.
+            log.warning("heartbeat failed for %s", self.channel_name, exc_info=True)
+        return True
 
     # Incoming frames.
 
