@@ -24,7 +24,7 @@ from django.conf import settings
 
 from social.realtime import admission, limits, protocol, wire
 from social.realtime import heartbeat as beats
-from social.realtime.auth import session_still_valid
+from social.realtime.auth import SESSION_KEY_SCOPE, session_still_valid
 from social.realtime.groups import control_group
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.user_id = user.pk
-        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.session_key = self.scope.get(SESSION_KEY_SCOPE)
         try:
             await self.open()
         except Denied as denied:
