@@ -20,9 +20,10 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from social.realtime import admission, limits, protocol, wire
+from social.realtime import admission, inbox, limits, protocol, wire
 from social.realtime import heartbeat as beats
 from social.realtime.auth import SESSION_KEY_SCOPE, session_still_valid
 from social.realtime.groups import control_group
@@ -112,8 +113,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # Connection lifecycle.
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the socket on one task where the layer supports it (``social.realtime.inbox``)."""
         try:
-            await super().__call__(scope, receive, send)
+            layer = get_channel_layer(self.channel_layer_alias)
+            if inbox.supported(layer):
+                await inbox.serve(self, layer, scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             # disconnect() stops the relays too, but Channels skips it when a
             # handler raises: a dead socket must not stay registered with the layer.
