@@ -148,7 +148,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.live = False
         self.backlog = 0
         self.writer: wire.DirectWriter | None = None
-        self.sending: set[asyncio.Future[None]] = set()
+        # Direct sends in flight (the loop keeps only weak references to tasks); made when needed.
+        self.sending: set[asyncio.Future[None]] | None = None
         # daphne's TCP transport (None elsewhere), to see what the client has not read.
         self.transport: Any = None
         self.overflowed = False
@@ -366,9 +367,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.overflowed = True
         log.info("closing %s: its client left %d bytes unread", self.channel_name, wire.buffered_bytes(self.transport))
-        closing = asyncio.ensure_future(self.close(protocol.CLOSE_TOO_SLOW))
-        self.sending.add(closing)
-        closing.add_done_callback(self.sent)
+        self.keep(asyncio.ensure_future(self.close(protocol.CLOSE_TOO_SLOW)))
 
     async def drained(self) -> None:
         """Wait while half the buffer allowance is still unread (a resume replay paces itself by this).
@@ -446,15 +445,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 self.check_buffered()
                 return True
             self.writer = None
-        sending = asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]}))
-        # The loop keeps only weak references to tasks.
+        self.keep(asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]})))
+        return True
+
+    def keep(self, sending: asyncio.Future[None]) -> None:
+        """Hold a direct send until it is done (the loop keeps only weak references to tasks)."""
+        if self.sending is None:
+            self.sending = set()
         self.sending.add(sending)
         sending.add_done_callback(self.sent)
-        return True
 
     def sent(self, sending: asyncio.Future[None]) -> None:
         """A direct send finished; one to a socket that has just closed may fail, which is harmless."""
-        self.sending.discard(sending)
+        if self.sending is not None:
+            self.sending.discard(sending)
         if not sending.cancelled() and sending.exception() is not None:
             log.debug("relay to %s failed", self.channel_name, exc_info=sending.exception())
         self.check_buffered()

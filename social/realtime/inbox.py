@@ -43,16 +43,19 @@ class Inbox:
     __slots__ = ("decode", "loop", "messages", "waiter")
 
     def __init__(self) -> None:
-        self.messages: deque[Any] = deque()
+        # Made at the first message: most sockets' inboxes stay empty (relays go straight to the socket).
+        self.messages: deque[Any] | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.decode: Callable[[Any], dict[str, Any]] | None = None
         self.loop = asyncio.get_running_loop()
 
     def __len__(self) -> int:
-        return len(self.messages)
+        return len(self.messages) if self.messages is not None else 0
 
     def put_nowait(self, message: Any) -> None:
         """Add a message for the socket and wake its task."""
+        if self.messages is None:
+            self.messages = deque()
         self.messages.append(message)
         self.wake()
 
@@ -67,8 +70,10 @@ class Inbox:
         else:
             self.loop.call_soon_threadsafe(self.put_nowait, message)
 
-    def take(self) -> dict[str, Any]:
-        """The oldest message, decoded."""
+    def take(self) -> dict[str, Any] | None:
+        """The oldest message, decoded (None when there is none)."""
+        if not self.messages:
+            return None
         message = self.messages.popleft()
         return self.decode(message) if self.decode is not None else message
 
@@ -91,6 +96,14 @@ def supported(layer: Any) -> bool:
     return layer is not None and callable(getattr(layer, "open_inbox", None))
 
 
+def next_message(receive: Any) -> asyncio.Future[dict[str, Any]]:
+    """A future of the client's next message: the one ``receive`` already awaits when it has one
+    (``HandshakeAdmission``'s replaying receive), else a task awaiting ``receive()``."""
+    ahead = getattr(receive, "ahead", None)
+    future = ahead() if ahead is not None else None
+    return future if future is not None else asyncio.ensure_future(receive())
+
+
 async def serve(consumer: Any, layer: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Run ``consumer`` on one task (module docstring): what ``AsyncConsumer.__call__`` does."""
     consumer.scope = scope
@@ -101,17 +114,17 @@ async def serve(consumer: Any, layer: Any, scope: dict[str, Any], receive: Any, 
     layer.open_inbox(consumer.channel_name, inbox)
     incoming: asyncio.Future[dict[str, Any]] | None = None
     try:
-        incoming = asyncio.ensure_future(receive())
+        incoming = next_message(receive)
         incoming.add_done_callback(inbox.wake)
         while True:
             if incoming.done():
                 message = incoming.result()
                 incoming = None
                 await consumer.dispatch(message)
-                incoming = asyncio.ensure_future(receive())
+                incoming = next_message(receive)
                 incoming.add_done_callback(inbox.wake)
-            elif inbox.messages:
-                await consumer.dispatch(inbox.take())
+            elif (event := inbox.take()) is not None:
+                await consumer.dispatch(event)
             else:
                 await inbox.wait()
     except StopConsumer:
