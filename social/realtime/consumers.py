@@ -121,8 +121,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             else:
                 await super().__call__(scope, receive, send)
         finally:
-            # disconnect() stops the relays too, but Channels skips it when a
-            # handler raises: a dead socket must not stay registered with the layer.
+            # disconnect() stops the relays and the heartbeat too, but Channels skips it when
+            # a handler raises: a dead socket must stay registered with neither.
+            beats.unregister(self)
             if getattr(self, "channel_layer", None) is not None and getattr(self, "channel_name", None):
                 self.relay_directly(None)
 
