@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_BEATS = 64
 # Each gap between beats is HEARTBEAT_SECONDS times a factor in this range.
 JITTER = (0.8, 1.2)
+# Beats due within this many seconds are started together. Event-loop timers are
+# coarse (uvloop's are whole milliseconds and may fire a little early): without
+# it the scheduler would wake again and again until a beat's exact time passed.
+SLACK = 0.01
 
 
 class Beating(Protocol):
@@ -95,7 +99,7 @@ class Scheduler:
                 await self.sleep(None)
                 continue
             due = self.heap[0][0]
-            if due > self.loop.time():
+            if due > self.loop.time() + SLACK:
                 await self.sleep(due)
                 continue
             entry = heapq.heappop(self.heap)
