@@ -2,8 +2,8 @@
 
 The WebSocket stack is AllowedHostsOriginValidator(auth_middleware_stack(URLRouter)):
 a foreign or missing Origin is refused before any consumer runs, then the
-session cookie becomes ``scope["user"]`` (Channels' AuthMiddlewareStack, with the
-lookup on the database thread pool: social/realtime/auth.py).
+session cookie becomes ``scope["user"]`` and ``scope["session_key"]`` (one lookup on the
+database thread pool: social/realtime/auth.py).
 """
 
 import os

@@ -113,14 +113,26 @@ def serving_line(*, host: str, port: int) -> str:
 
 
 def announcing_server_class() -> type:
-    """daphne's Server, logging ``serving_line`` once each listening address is bound."""
+    """daphne's Server, logging ``serving_line`` once each listening address is bound, with a lighter
+    input queue per connection (``social.inputqueue``) where that applies."""
     from daphne.server import Server
+
+    from social import inputqueue
+
+    lean = inputqueue.applies()
+    if not lean:
+        log.warning("daphne is not %s: its own input queues are used", inputqueue.DAPHNE_VERSION)
 
     class AnnouncingServer(Server):
         def listen_success(self, port: Any) -> None:
             super().listen_success(port)
             address = port.getHost()
             log.info("%s", serving_line(host=address.host, port=address.port))
+
+        def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+            if lean:
+                return inputqueue.create_application(self, protocol, scope)
+            return super().create_application(protocol, scope)
 
     return AnnouncingServer
 

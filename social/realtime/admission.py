@@ -113,6 +113,14 @@ class _Replaying:
         self.pending: asyncio.Future[dict[str, Any]] | None = pending
         self.receive = receive
 
+    def ahead(self) -> asyncio.Future[dict[str, Any]] | None:
+        """Once the connect message was read: the future of the message already being awaited here,
+        which the caller may await instead of ``self()`` (one task less per idle socket); else None."""
+        if self.connect is not None or self.pending is None:
+            return None
+        pending, self.pending = self.pending, None
+        return pending
+
     async def __call__(self) -> dict[str, Any]:
         if self.connect is not None:
             message, self.connect = self.connect, None

@@ -20,10 +20,12 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from social.realtime import admission, limits, protocol, wire
-from social.realtime.auth import session_still_valid
+from social.realtime import admission, inbox, limits, protocol, wire
+from social.realtime import heartbeat as beats
+from social.realtime.auth import SESSION_KEY_SCOPE, session_still_valid
 from social.realtime.groups import control_group
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     resume_cursors: ClassVar[tuple[str, ...]] = ("after",)
 
     user_id: int
+    # Loop time of the next session re-check (heartbeat).
+    next_recheck: float
     # Each resume cursor as given (None when absent or malformed).
     cursors: dict[str, int | None]
     # Closed at connect (4401, 4403, 4429...): frames that still arrive are ignored.
@@ -109,11 +113,17 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     # Connection lifecycle.
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Run the socket on one task where the layer supports it (``social.realtime.inbox``)."""
         try:
-            await super().__call__(scope, receive, send)
+            layer = get_channel_layer(self.channel_layer_alias)
+            if inbox.supported(layer):
+                await inbox.serve(self, layer, scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
-            # disconnect() stops the relays too, but Channels skips it when a
-            # handler raises: a dead socket must not stay registered with the layer.
+            # disconnect() stops the relays and the heartbeat too, but Channels skips it when
+            # a handler raises: a dead socket must stay registered with neither.
+            beats.unregister(self)
             if getattr(self, "channel_layer", None) is not None and getattr(self, "channel_name", None):
                 self.relay_directly(None)
 
@@ -132,7 +142,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def handshake(self) -> None:
         """``connect`` up to the socket being live or refused."""
         self.joined: list[str] = []
-        self.heartbeat_task: asyncio.Task[None] | None = None
         self.registered = False
         self.strikes = 0
         # Direct relays (pub/sub layer): sent at once once the socket is live and
@@ -140,7 +149,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.live = False
         self.backlog = 0
         self.writer: wire.DirectWriter | None = None
-        self.sending: set[asyncio.Future[None]] = set()
+        # Direct sends in flight (the loop keeps only weak references to tasks); made when needed.
+        self.sending: set[asyncio.Future[None]] | None = None
         # daphne's TCP transport (None elsewhere), to see what the client has not read.
         self.transport: Any = None
         self.overflowed = False
@@ -152,7 +162,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.user_id = user.pk
-        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.session_key = self.scope.get(SESSION_KEY_SCOPE)
         try:
             await self.open()
         except Denied as denied:
@@ -197,7 +207,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.start()
         self.writer = wire.direct_writer(self.base_send)
         self.live = True
-        self.heartbeat_task = asyncio.create_task(self.heartbeat_loop())
+        recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
+        self.next_recheck = asyncio.get_running_loop().time() + recheck_every * random.uniform(0.5, 1.0)
+        beats.register(self)
 
     async def close_settled(self, code: int) -> None:
         """Close once the work ``queued_frames`` left running has answered (never from inside it).
@@ -220,8 +232,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Finish queued work, leave groups, free the socket slot, run the subclass clean-up (presence)."""
         # What the client sent before it went is stored and published, not dropped.
         await self.settle()
-        if self.heartbeat_task is not None:
-            self.heartbeat_task.cancel()
+        beats.unregister(self)
         self.relay_directly(None)
         layer = self.channel_layer
         joined, self.joined = self.joined, []
@@ -246,39 +257,37 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined = groups
 
-    async def heartbeat_loop(self) -> None:
-        """Every HEARTBEAT_SECONDS refresh the socket registry and run the subclass beat (presence);
-        every SESSION_RECHECK_SECONDS re-check the session and re-join the groups.
+    async def beat(self) -> bool:
+        """One heartbeat (``social.realtime.heartbeat`` calls it every HEARTBEAT_SECONDS): refresh the
+        socket registry and run the subclass beat (presence); every SESSION_RECHECK_SECONDS re-check
+        the session and re-join the groups. False once the socket was closed.
 
         Revocation and Redis restarts arrive as events (session.*, layer.recovered),
         so the slow check is only a safety net (session expiry, a lost event) and
         stays cheap with thousands of idle sockets.
         """
-        interval = settings.REALTIME["HEARTBEAT_SECONDS"]
-        recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
         loop = asyncio.get_running_loop()
-        # Jitter spreads thousands of sockets' checks over the interval.
-        next_recheck = loop.time() + recheck_every * random.uniform(0.5, 1.0)
-        while True:
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
-            try:
-                if loop.time() >= next_recheck:
-                    next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
-                    if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
-                        await self.close_settled(protocol.CLOSE_REAUTHENTICATE)
-                        return
-                    if not await self.still_allowed():
-                        # A lost access.check event (removed from a room, blocked).
-                        await self.close_settled(protocol.CLOSE_FORBIDDEN)
-                        return
-                    await self.join_groups()
-                await limits.socket_alive(self.user_id, self.channel_name)
-                await self.heartbeat()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A Redis or database outage must not kill the socket; try again next beat.
-                log.warning("heartbeat failed for %s", self.channel_name, exc_info=True)
+        try:
+            if loop.time() >= self.next_recheck:
+                # Jitter spreads thousands of sockets' checks over the interval.
+                recheck_every = settings.REALTIME["SESSION_RECHECK_SECONDS"]
+                self.next_recheck = loop.time() + recheck_every * random.uniform(0.8, 1.2)
+                if not await database_sync_to_async(session_still_valid)(self.session_key, self.user_id):
+                    await self.close_settled(protocol.CLOSE_REAUTHENTICATE)
+                    return False
+                if not await self.still_allowed():
+                    # A lost access.check event (removed from a room, blocked).
+                    await self.close_settled(protocol.CLOSE_FORBIDDEN)
+                    return False
+                await self.join_groups()
+            await limits.socket_alive(self.user_id, self.channel_name)
+            await self.heartbeat()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A Redis or database outage must not kill the socket; try again next beat.
+            log.warning("heartbeat failed for %s", self.channel_name, exc_info=True)
+        return True
 
     # Incoming frames.
 
@@ -359,9 +368,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         self.overflowed = True
         log.info("closing %s: its client left %d bytes unread", self.channel_name, wire.buffered_bytes(self.transport))
-        closing = asyncio.ensure_future(self.close(protocol.CLOSE_TOO_SLOW))
-        self.sending.add(closing)
-        closing.add_done_callback(self.sent)
+        self.keep(asyncio.ensure_future(self.close(protocol.CLOSE_TOO_SLOW)))
 
     async def drained(self) -> None:
         """Wait while half the buffer allowance is still unread (a resume replay paces itself by this).
@@ -439,15 +446,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 self.check_buffered()
                 return True
             self.writer = None
-        sending = asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]}))
-        # The loop keeps only weak references to tasks.
+        self.keep(asyncio.ensure_future(self.base_send({"type": "websocket.send", "text": event["text"]})))
+        return True
+
+    def keep(self, sending: asyncio.Future[None]) -> None:
+        """Hold a direct send until it is done (the loop keeps only weak references to tasks)."""
+        if self.sending is None:
+            self.sending = set()
         self.sending.add(sending)
         sending.add_done_callback(self.sent)
-        return True
 
     def sent(self, sending: asyncio.Future[None]) -> None:
         """A direct send finished; one to a socket that has just closed may fail, which is harmless."""
-        self.sending.discard(sending)
+        if self.sending is not None:
+            self.sending.discard(sending)
         if not sending.cancelled() and sending.exception() is not None:
             log.debug("relay to %s failed", self.channel_name, exc_info=sending.exception())
         self.check_buffered()

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -189,6 +190,25 @@ class _ResilientLoopLayer(RedisPubSubLoopLayer):
         else:
             self.direct[channel] = handler
 
+    def open_inbox(self, channel: str, inbox: Any) -> None:
+        """Deliver a channel made by ``new_channel`` into the consumer's ``inbox`` (social/realtime/inbox.py).
+
+        The inbox takes the place of the channel's ``asyncio.Queue``, so every
+        path that queues for a local channel (``put_nowait``) now hands the
+        message to the socket's task, which needs no receive task of its own.
+        """
+        inbox.decode = self.channel_layer.deserialize
+        self.channels[channel] = inbox
+
+    async def close_inbox(self, channel: str) -> None:
+        """The consumer is done: forget the channel and unsubscribe, as a cancelled ``receive`` does."""
+        if self.channels.pop(channel, None) is None:
+            return
+        try:
+            await self._get_shard(channel).unsubscribe(channel)
+        except Exception:
+            log.warning("unsubscribing %s failed", channel, exc_info=True)
+
     async def group_add(self, group: str, channel: str) -> None:
         await super().group_add(group, channel)
         # Every process with a socket in any group hears the batches.
@@ -262,6 +282,28 @@ class RelayingInMemoryChannelLayer(InMemoryChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.direct: dict[str, tuple[Callable[[dict[str, Any]], bool], asyncio.AbstractEventLoop]] = {}
+        # channel name -> the consumer's inbox (social/realtime/inbox.py), instead of a queue.
+        self.inboxes: dict[str, Any] = {}
+
+    def open_inbox(self, channel: str, inbox: Any) -> None:
+        """Deliver this channel's messages into the consumer's ``inbox`` instead of a queue."""
+        self.inboxes[channel] = inbox
+
+    async def close_inbox(self, channel: str) -> None:
+        """The consumer is done: its channel's messages are dropped from now on, as with no receiver."""
+        self.inboxes.pop(channel, None)
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Into the channel's inbox when it has one (a full one raises ``ChannelFull``, as a full queue does)."""
+        inbox = self.inboxes.get(channel)
+        if inbox is None:
+            await super().send(channel, message)
+            return
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        if len(inbox) >= self.get_capacity(channel):
+            raise ChannelFull(channel)
+        inbox.put_threadsafe(deepcopy(message))
 
     def relay_directly(self, channel: str, handler: Callable[[dict[str, Any]], bool] | None) -> None:
         """Hand this channel's group messages to ``handler`` instead of its queue (None: stop)."""
@@ -305,3 +347,4 @@ class RelayingInMemoryChannelLayer(InMemoryChannelLayer):
     async def flush(self) -> None:
         await super().flush()
         self.direct = {}
+        self.inboxes = {}

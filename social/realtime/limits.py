@@ -37,7 +37,7 @@ def _redis() -> Any | None:
     return client
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     """``rate`` tokens a second, up to ``burst`` saved up."""
 

@@ -99,10 +99,10 @@ async def test_heartbeat_announces_users_whose_server_died(connect, users, room,
     await sync_to_async(services.presence_enter)(
         conversation_id=room.pk, user_id=users["carol"].pk, channel_name="specific.dead!process"
     )
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
     bob = await connect("bob", "/ws/rooms/general/")
     _, ready = await bob.until_ready()
     assert [user["username"] for user in ready["online"]] == ["bob", "carol"]
-    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 0.1}
     old = timezone.now() - timedelta(hours=1)
     await sync_to_async(Presence.objects.filter(user=users["carol"]).update)(seen_at=old)
     leave = await bob.recv_type("leave")
