@@ -824,7 +824,8 @@ def message_send(
         # Publish only once the row is committed, so a receiver (or a resume) can
         # never see a message that is later rolled back.
         # One hop to the publishing loop (one Redis round trip) for both frames.
-        sent = run_sync(group_send_many, message_events(message=result.message, conversation=conversation))
+        events = message_events(message=result.message, conversation=conversation)
+        sent = run_sync(group_send_many, events, on_timeout=[False] * len(events))
         result.broadcast = sent[0]
 
     transaction.on_commit(publish, robust=True)

@@ -65,8 +65,13 @@ def database_config(env: Mapping[str, str], base_dir: Path) -> dict[str, Any]:
         config.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int(env, "DATABASE_POOL_MIN_SIZE", 2),
             "max_size": env_int(env, "DATABASE_POOL_MAX_SIZE", 20),
-            # A request that waits longer than this for a free connection fails.
-            "timeout": env_int(env, "DATABASE_POOL_TIMEOUT", 10),
+            # A request that waits longer than this for a connection fails; while
+            # PostgreSQL is down, that is how long each one takes to fail.
+            "timeout": env_int(env, "DATABASE_POOL_TIMEOUT", 5),
+            # psycopg-pool retries a failed connect with a doubling back-off for up
+            # to 5 minutes by default, and waits it out even once PostgreSQL is
+            # back: bounded, the site recovers as soon as the database does.
+            "reconnect_timeout": 10,
         }
         # Checked by the backend, only when idle (social/db/postgresql/health.py).
         config["CONN_HEALTH_CHECKS"] = False

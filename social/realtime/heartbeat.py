@@ -4,9 +4,10 @@ Every live socket beats every ``HEARTBEAT_SECONDS`` (spread by jitter). A task
 per socket that sleeps between beats costs a task, a coroutine frame, a future
 and a timer for each idle socket, all the time. The scheduler holds one heap
 entry per socket instead and starts a short-lived task only for a beat that is
-due. Beats run concurrently, at most ``MAX_CONCURRENT_BEATS`` at once, so a slow
-beat delays neither the others nor the schedule; a socket's next beat is
-scheduled once its current one has finished, as with the old loop.
+due. Beats run concurrently, at most ``MAX_CONCURRENT_BEATS`` at once, each for
+at most ``HEARTBEAT_SECONDS``, so a slow beat delays neither the others nor the
+schedule; a socket's next beat is scheduled once its current one has finished,
+as with the old loop.
 """
 
 from __future__ import annotations
@@ -108,7 +109,10 @@ class Scheduler:
             if socket is None:
                 self.slots.release()
                 continue
-            self.running[socket] = self.loop.create_task(self.beat(socket, entry))
+            task = self.loop.create_task(self.beat(socket, entry))
+            # Given back when the task ends, also for one cancelled before it began to run.
+            task.add_done_callback(self.give_back_slot)
+            self.running[socket] = task
         # Only unregistered sockets' entries can be left.
         self.heap.clear()
 
@@ -123,17 +127,25 @@ class Scheduler:
                 timer.cancel()
             self.wakeup = None
 
+    def give_back_slot(self, task: asyncio.Task[None]) -> None:
+        self.slots.release()
+
     async def beat(self, socket: Beating, entry: list[Any]) -> None:
-        """Run one beat; failures are logged and the socket beats again next time."""
+        """Run one beat (at most HEARTBEAT_SECONDS); failures are logged and the socket beats again next time."""
         again = True
+        limit = settings.REALTIME["HEARTBEAT_SECONDS"]
         try:
-            again = await socket.beat()
+            # A beat stuck on a lock or an outage must not hold its slot (and so the
+            # other sockets' beats) for good; it is tried again next time.
+            async with asyncio.timeout(limit):
+                again = await socket.beat()
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            log.warning("heartbeat of %s took more than %s s", socket.channel_name, limit)
         except Exception:
             log.warning("heartbeat failed for %s", socket.channel_name, exc_info=True)
         finally:
-            self.slots.release()
             if self.running.get(socket) is asyncio.current_task():
                 del self.running[socket]
         if not again:

@@ -16,8 +16,9 @@ source's messages in their order, a client message first when both are ready.
 
 Only layers that offer ``open_inbox``/``close_inbox`` (the app's in-memory and
 pub/sub layers, social/realtime/layers.py) take this path; for any other layer
-(the core ``RedisChannelLayer``) ``supported`` is False and the consumer runs
-Channels' own ``__call__``. ``tests/realtime/test_inbox.py`` pins the Channels
+(the core ``RedisChannelLayer``), and with any Channels or channels-redis other
+than the releases it mirrors (``MIRRORED_VERSIONS``), ``supported`` is False and
+the consumer runs Channels' own ``__call__``. ``tests/realtime/test_inbox.py`` pins the Channels
 and channels-redis code this mirrors and fails when a new version changes it.
 """
 
@@ -25,11 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections import deque
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
 from channels.exceptions import StopConsumer
+
+log = logging.getLogger(__name__)
+
+# The releases whose code ``serve`` and the layers' inboxes mirror; any other runs Channels' own path.
+MIRRORED_VERSIONS = {"channels": "4.3.2", "channels-redis": "4.3.0"}
 
 
 class Inbox:
@@ -91,9 +100,19 @@ class Inbox:
             self.waiter = None
 
 
+@functools.cache
+def mirrored_versions_installed() -> bool:
+    """Whether the installed Channels and channels-redis are the releases this module mirrors (logged once when not)."""
+    installed = {name: version(name) for name in MIRRORED_VERSIONS}
+    if installed != MIRRORED_VERSIONS:
+        log.warning("%s installed, inboxes mirror %s: sockets run Channels' own loop", installed, MIRRORED_VERSIONS)
+        return False
+    return True
+
+
 def supported(layer: Any) -> bool:
     """Whether the layer delivers into inboxes (else: Channels' own ``__call__``)."""
-    return layer is not None and callable(getattr(layer, "open_inbox", None))
+    return layer is not None and callable(getattr(layer, "open_inbox", None)) and mirrored_versions_installed()
 
 
 def next_message(receive: Any) -> asyncio.Future[dict[str, Any]]:

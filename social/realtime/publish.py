@@ -22,6 +22,9 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+# How long sync code waits for a send to the Redis layer before it carries on.
+SYNC_PUBLISH_WAIT_SECONDS = 2.0
+
 
 async def group_send(group: str, event: dict[str, Any]) -> bool:
     """Send one event to a group from async code; False (and logged) on failure."""
@@ -50,9 +53,21 @@ class _PublishingLoop:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pid = 0
 
-    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        """Run the coroutine on the publishing loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.running_loop()).result()
+    def run(self, coroutine: Coroutine[Any, Any, _T], *, on_timeout: _T) -> _T:
+        """Run the coroutine on the publishing loop and wait for its result, at most
+        SYNC_PUBLISH_WAIT_SECONDS; then ``on_timeout`` (the send goes on without the caller).
+
+        The caller is a request or a job that has just committed: with Redis
+        unreachable a send can take the layer's connect and socket timeouts,
+        and the caller, still holding its pooled database connection, must not
+        wait that long. Twenty such requests would hold the whole pool.
+        """
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.running_loop())
+        try:
+            return future.result(timeout=SYNC_PUBLISH_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("publishing took over %s s; clients will catch up on resume", SYNC_PUBLISH_WAIT_SECONDS)
+            return on_timeout
 
     def running_loop(self) -> asyncio.AbstractEventLoop:
         with self.lock:
@@ -66,8 +81,9 @@ class _PublishingLoop:
 _publishing_loop = _PublishingLoop()
 
 
-def run_sync(send: Callable[..., Coroutine[Any, Any, _T]], *args: Any) -> _T:
-    """Run a publishing coroutine function from sync code.
+def run_sync(send: Callable[..., Coroutine[Any, Any, _T]], *args: Any, on_timeout: _T) -> _T:
+    """Run a publishing coroutine function from sync code (``on_timeout``: the result when a
+    Redis send takes too long, see ``_PublishingLoop.run``).
 
     The in-memory layer's queues belong to the event loop that serves the
     sockets, so its sends go through ``async_to_sync`` (which hands them to
@@ -76,12 +92,12 @@ def run_sync(send: Callable[..., Coroutine[Any, Any, _T]], *args: Any) -> _T:
     """
     if isinstance(get_channel_layer(), InMemoryChannelLayer):
         return async_to_sync(send)(*args)
-    return _publishing_loop.run(send(*args))
+    return _publishing_loop.run(send(*args), on_timeout=on_timeout)
 
 
 def group_send_sync(group: str, event: dict[str, Any]) -> bool:
     """Send one event to a group from sync code (views, commands, threads)."""
-    return run_sync(group_send, group, event)
+    return run_sync(group_send, group, event, on_timeout=False)
 
 
 async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> list[bool]:
@@ -117,7 +133,8 @@ def send_many_on_commit(events: Callable[[], list[tuple[str, dict[str, Any]]]]) 
     """Like send_on_commit for a batch: one hop to the event loop for all of them."""
 
     def publish() -> None:
-        run_sync(group_send_many, events())
+        batch = events()
+        run_sync(group_send_many, batch, on_timeout=[False] * len(batch))
 
     transaction.on_commit(publish, robust=True)
 

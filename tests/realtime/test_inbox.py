@@ -109,6 +109,7 @@ def test_the_library_code_mirrored_here_is_unchanged():
     queue: a new Channels or channels-redis must be checked against them before this passes again."""
     assert version("channels") == "4.3.2"
     assert version("channels-redis") == "4.3.0"
+    assert inbox.mirrored_versions_installed()
     call = inspect.getsource(AsyncConsumer.__call__)
     for line in (
         "self.scope = scope",
@@ -124,3 +125,14 @@ def test_the_library_code_mirrored_here_is_unchanged():
     assert "self.channel_layer.channels[name].put_nowait(data)" in inspect.getsource(
         RedisSingleShardConnection._receive_message
     )
+
+
+def test_another_release_of_channels_runs_channels_own_loop(monkeypatch):
+    monkeypatch.setattr(inbox, "MIRRORED_VERSIONS", {"channels": "0.0.0", "channels-redis": "0.0.0"})
+    inbox.mirrored_versions_installed.cache_clear()
+    try:
+        assert not inbox.supported(RelayingInMemoryChannelLayer())
+    finally:
+        monkeypatch.undo()
+        inbox.mirrored_versions_installed.cache_clear()
+    assert inbox.supported(RelayingInMemoryChannelLayer())

@@ -7,6 +7,7 @@ import threading
 import pytest
 from channels.layers import get_channel_layer
 
+from social.realtime import publish
 from social.realtime.publish import group_send_many, group_send_sync, run_sync
 from tests.conftest import needs_redis
 from tests.support.waiting import until_subscribed
@@ -38,7 +39,8 @@ async def test_a_jobs_sends_arrive_in_order(listener):
 
     def job():
         sent = [group_send_sync("job_updates", {"type": "progress", "n": n}) for n in range(30)]
-        sent += run_sync(group_send_many, [("job_updates", {"type": "progress", "n": n}) for n in range(30, 60)])
+        batch = [("job_updates", {"type": "progress", "n": n}) for n in range(30, 60)]
+        sent += run_sync(group_send_many, batch, on_timeout=[False] * len(batch))
         return sent
 
     sent = await asyncio.get_running_loop().run_in_executor(None, in_plain_thread, job)
@@ -58,3 +60,15 @@ async def test_a_forked_child_publishes_through_its_own_loop(listener):
     _, status = await asyncio.get_running_loop().run_in_executor(None, os.waitpid, pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert [(await asyncio.wait_for(layer.receive(channel), 2))["n"] for _ in range(2)] == [-1, pid]
+
+
+def test_a_send_stuck_in_redis_is_left_to_finish_without_its_caller(monkeypatch):
+    """A request that has committed does not wait out the layer's timeouts (holding its database connection)."""
+    layer = get_channel_layer()
+
+    async def stuck(group, event):
+        await asyncio.sleep(1)
+
+    monkeypatch.setattr(layer, "group_send", stuck)
+    monkeypatch.setattr(publish, "SYNC_PUBLISH_WAIT_SECONDS", 0.1)
+    assert in_plain_thread(lambda: group_send_sync("job_updates", {"type": "progress", "n": 1})) is False
