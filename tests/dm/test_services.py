@@ -112,7 +112,7 @@ def test_the_recipients_unread_total_comes_with_the_stored_message(users, pair):
 def test_message_is_published_only_after_commit(users, pair, django_capture_on_commit_callbacks):
     published = []
 
-    def publish(send_many, events):
+    def publish(send_many, events, on_timeout):
         published.append(events)
         return [True] * len(events)
 
