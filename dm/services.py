@@ -31,7 +31,7 @@ from notifications.models import Notification
 from notifications.services import notify, notify_many
 from social.realtime import limits, protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
-from social.realtime.publish import group_send, group_send_many, run_sync, send_on_commit
+from social.realtime.publish import group_send, group_send_many, group_send_many_sync, send_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -824,8 +824,7 @@ def message_send(
         # Publish only once the row is committed, so a receiver (or a resume) can
         # never see a message that is later rolled back.
         # One hop to the publishing loop (one Redis round trip) for both frames.
-        events = message_events(message=result.message, conversation=conversation)
-        sent = run_sync(group_send_many, events, on_timeout=[False] * len(events))
+        sent = group_send_many_sync(message_events(message=result.message, conversation=conversation))
         result.broadcast = sent[0]
 
     transaction.on_commit(publish, robust=True)

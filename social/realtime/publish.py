@@ -100,6 +100,11 @@ def group_send_sync(group: str, event: dict[str, Any]) -> bool:
     return run_sync(group_send, group, event, on_timeout=False)
 
 
+def group_send_many_sync(events: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    """``group_send_many`` from sync code: whether each event went out."""
+    return run_sync(group_send_many, events, on_timeout=[False] * len(events))
+
+
 async def group_send_many(events: list[tuple[str, dict[str, Any]]]) -> list[bool]:
     """Send many (group, event) pairs at once; whether each went out (logged when not).
 
@@ -133,8 +138,7 @@ def send_many_on_commit(events: Callable[[], list[tuple[str, dict[str, Any]]]]) 
     """Like send_on_commit for a batch: one hop to the event loop for all of them."""
 
     def publish() -> None:
-        batch = events()
-        run_sync(group_send_many, batch, on_timeout=[False] * len(batch))
+        group_send_many_sync(events())
 
     transaction.on_commit(publish, robust=True)
 

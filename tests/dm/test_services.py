@@ -112,11 +112,11 @@ def test_the_recipients_unread_total_comes_with_the_stored_message(users, pair):
 def test_message_is_published_only_after_commit(users, pair, django_capture_on_commit_callbacks):
     published = []
 
-    def publish(send_many, events, on_timeout):
+    def publish(events):
         published.append(events)
         return [True] * len(events)
 
-    with mock.patch("dm.services.run_sync", side_effect=publish):
+    with mock.patch("dm.services.group_send_many_sync", side_effect=publish):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             result = send(users, pair, "alice")
         assert published == []

@@ -8,7 +8,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from social.realtime import publish
-from social.realtime.publish import group_send_many, group_send_sync, run_sync
+from social.realtime.publish import group_send_many_sync, group_send_sync
 from tests.conftest import needs_redis
 from tests.support.waiting import until_subscribed
 
@@ -39,8 +39,7 @@ async def test_a_jobs_sends_arrive_in_order(listener):
 
     def job():
         sent = [group_send_sync("job_updates", {"type": "progress", "n": n}) for n in range(30)]
-        batch = [("job_updates", {"type": "progress", "n": n}) for n in range(30, 60)]
-        sent += run_sync(group_send_many, batch, on_timeout=[False] * len(batch))
+        sent += group_send_many_sync([("job_updates", {"type": "progress", "n": n}) for n in range(30, 60)])
         return sent
 
     sent = await asyncio.get_running_loop().run_in_executor(None, in_plain_thread, job)
