@@ -162,3 +162,30 @@ def test_conversations_only_lists_your_own(client, users, pair):
     say(users, pair, "bob", 1)
     client.force_login(users["carol"])
     assert client.get("/api/conversations/").json() == {"results": []}
+
+
+def test_a_history_page_with_replies_costs_its_queries_not_one_per_message(alice_client, users, pair):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    question = services.message_send(sender=users["bob"], conversation=pair, body="question?", client_id=None)
+
+    def page_queries() -> tuple[int, list]:
+        with CaptureQueriesContext(connection) as queries:
+            results = alice_client.get("/api/messages/bob/").json()["results"]
+        return len(queries), results
+
+    baseline, _ = page_queries()
+    for n in range(5):
+        services.message_send(
+            sender=users["alice"], conversation=pair, body=f"answer {n}", client_id=None, reply_to=question.message
+        )
+    count, results = page_queries()
+    assert count == baseline
+    assert results[-1]["sender"] == {"id": users["alice"].pk, "username": "alice"}
+    assert results[-1]["reply_to"] == {
+        "id": question.message.pk,
+        "sender": {"id": users["bob"].pk, "username": "bob"},
+        "excerpt": "question?",
+        "deleted": False,
+    }
