@@ -2,7 +2,8 @@
  * RealtimeSocket: one WebSocket that reconnects by itself.
  *
  * - Exponential back-off with full jitter (0.5 s doubling up to 30 s) after
- *   network faults and 1000/1001/1006/1011/1012 closes.
+ *   network faults and 1000/1001/1006/1011/1012 closes; it starts over when the
+ *   server's "ready" arrives, not when the socket merely opens.
  * - Resumes: every (re)connect asks getAfter() for the newest id the page has
  *   and adds ?after=<id>, so the server replays what was missed; or, with a
  *   getSince() option (chat sockets, protocol 1.1), ?since=<highest message
@@ -59,14 +60,18 @@
     var ws = new WebSocket(self.url());
     self.ws = ws;
     ws.onopen = function () {
-      self.attempt = 0;
       self.onStatus("open");
       self.onOpen();
     };
     ws.onmessage = function (event) {
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame && typeof frame.type === "string") { self.onFrame(frame); }
+      if (!frame || typeof frame.type !== "string") { return; }
+      /* The back-off starts over only once the server is really serving this socket:
+         a server that accepts and then fails (overloaded, restarting) must not be
+         hammered every half second by every tab. */
+      if (frame.type === "ready") { self.attempt = 0; }
+      self.onFrame(frame);
     };
     ws.onclose = function (event) { self.closed(event.code); };
   };
