@@ -138,3 +138,22 @@ def test_csrf_is_enforced_on_post(alice, ids):
     token = client.cookies["csrftoken"].value
     response = client.post(READ, json.dumps({"all": True}), content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200
+
+
+def test_a_page_costs_its_queries_not_one_per_notification(api, alice, bob, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    notify(alice, "first", actor=bob, kind="comment")
+
+    def page_queries() -> tuple[int, list]:
+        with CaptureQueriesContext(connection) as queries:
+            results = api.get(LIST).json()["results"]
+        return len(queries), results
+
+    baseline, _ = page_queries()
+    for n in range(4):
+        notify(alice, f"from {n}", actor=make_user(f"actor{n}"), kind="system")
+    count, results = page_queries()
+    assert count == baseline and len(results) == 5
+    assert results[0]["actor"]["username"] == "actor3" and results[0]["text"] == "from 3"
