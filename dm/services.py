@@ -91,10 +91,10 @@ def _access_check_on_commit(*user_ids: int) -> None:
         send_on_commit(control_group(user_id), protocol.access_check_event())
 
 
-@transaction.atomic
 def direct_conversation_get_or_create(*, user_a: Any, user_b: Any) -> Conversation:
     """The direct conversation of a pair with both memberships, created on first use."""
     key = direct_key(user_a.pk, user_b.pk)
+    # Every DM socket's connect runs this: finding the pair's conversation opens no transaction.
     conversation = Conversation.objects.filter(direct_key=key).first()
     if conversation is not None:
         return conversation
