@@ -12,8 +12,7 @@
  *   minute on 4429; reconnects after 1.5-2.5 s on 4001 (session changed).
  * - Reports its state to onStatus("connecting"|"open"|"reconnecting"|"closed", code)
  *   and shows it in #connection-status, hidden again the moment every socket is
- *   back, with a "Retry now" button (#connection-retry) that skips the back-off
- *   (not the wait after a 4429).
+ *   back, with a "Retry now" button (#connection-retry) that skips the back-off.
  */
 (function () {
   "use strict";
@@ -40,9 +39,7 @@
   /* Reconnect every waiting socket now instead of after its back-off ("Retry now"). */
   RealtimeSocket.retryNow = function () {
     RealtimeSocket.all.forEach(function (socket) {
-      /* A socket told to stop flooding (4429) keeps its wait: retrying it now would
-         only be refused again and count against the user once more. */
-      if (socket.stopped || socket.ws || !socket.timer || socket.flooded) { return; }
+      if (socket.stopped || socket.ws || !socket.timer) { return; }
       clearTimeout(socket.timer);
       socket.timer = null;
       socket.connect();
@@ -81,7 +78,6 @@
 
   RealtimeSocket.prototype.closed = function (code) {
     this.ws = null;
-    this.flooded = code === 4429;
     if (this.stopped) { return; }
     if (code === 4401 && Date.now() - (this.lastReauth || 0) < 15000 && !this.retriedAfterReauth) {
       /* Just after a 4001 the browser may still be swapping its session cookie

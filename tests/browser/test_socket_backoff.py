@@ -9,27 +9,22 @@ from tests.browser.conftest import BROWSER_TESTS
 pytestmark = BROWSER_TESTS
 SOCKET_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "socket.js"
 
-# A WebSocket that opens, optionally sends the server's ready, then closes (1011 unless
-# told otherwise); timers run at once (or never) but their delays are kept, and the
-# jitter is pinned at its top.
+# A WebSocket that opens, optionally sends the server's ready, then closes with 1011;
+# timers run at once but their delays are kept, and the jitter is pinned at its top.
 FAKE_SERVER = """
 window.delays = [];
-window.opened = 0;
-window.runTimers = true;
-window.closeCode = 1011;
 const realSetTimeout = window.setTimeout.bind(window);
-window.setTimeout = (fn, ms) => { window.delays.push(ms); return window.runTimers ? realSetTimeout(fn, 0) : window.delays.length; };
+window.setTimeout = (fn, ms) => { window.delays.push(ms); return realSetTimeout(fn, 0); };
 Math.random = () => 1;
 window.FakeWebSocket = class {
   constructor(url) {
-    window.opened += 1;
     this.readyState = 0;
     realSetTimeout(() => {
       this.readyState = 1;
       this.onopen();
       if (window.sendReady) { this.onmessage({data: JSON.stringify({type: "ready"})}); }
       this.readyState = 3;
-      this.onclose({code: window.closeCode});
+      this.onclose({code: 1011});
     }, 0);
   }
   send() {}
@@ -60,25 +55,3 @@ async def test_a_socket_that_opens_but_never_gets_ready_backs_off_further_each_t
 
 async def test_a_socket_that_got_ready_starts_its_back_off_over(browser):
     assert await reconnect_delays(browser, ready=True) == [750] * 6
-
-
-async def sockets_opened_after_retry_now(browser, *, close_code: int) -> int:
-    page = await browser.new_page()
-    try:
-        await page.set_content("<!doctype html><title>socket.js</title>")
-        await page.evaluate(FAKE_SERVER + f"\nwindow.runTimers = false; window.closeCode = {close_code};")
-        await page.add_script_tag(content=SOCKET_JS.read_text())
-        await page.evaluate("window.socket = new RealtimeSocket('/ws/notifications/', {})")
-        await page.wait_for_function("window.delays.length >= 1")
-        await page.evaluate("RealtimeSocket.retryNow()")
-        return await page.evaluate("window.opened")
-    finally:
-        await page.close()
-
-
-async def test_retry_now_reconnects_a_socket_waiting_out_an_outage(browser):
-    assert await sockets_opened_after_retry_now(browser, close_code=1006) == 2
-
-
-async def test_retry_now_leaves_a_socket_told_to_stop_flooding_waiting(browser):
-    assert await sockets_opened_after_retry_now(browser, close_code=4429) == 1
