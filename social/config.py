@@ -153,20 +153,6 @@ def _redis_host(url: str) -> dict[str, Any]:
     return {"address": url, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 1000}
 
 
-def session_engine(env: Mapping[str, str]) -> str:
-    """Sessions in the database, read through the shared cache when there is one (``REDIS_URL``).
-
-    Every socket's handshake and every page load reads its session: from Redis that is
-    one GET instead of a query, which counts most when every tab reconnects at once.
-    The database stays the record (a cache miss or a Redis outage reads it), and every
-    path that ends sessions goes through the session store, so the cache never outlives
-    the row (``social.services.sessions_end_all``).
-    """
-    if env.get("REDIS_URL"):
-        return "django.contrib.sessions.backends.cached_db"
-    return "django.contrib.sessions.backends.db"
-
-
 def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
     """Local memory by default; Redis when ``REDIS_URL`` is set (shared by processes)."""
     url = env.get("REDIS_URL")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
-from django.core.cache import caches
 from django.db import transaction
 
 from social.models import Comment, Post
@@ -74,12 +71,6 @@ def sessions_end_all(*, users: Any) -> int:
         if str(session.get_decoded().get("_auth_user_id")) in user_ids
     ]
     Session.objects.filter(session_key__in=keys).delete()
-    prefix = getattr(import_module(settings.SESSION_ENGINE).SessionStore, "cache_key_prefix", None)
-    if prefix is not None and keys:
-        # The cached copies go once the rows are gone for everyone: dropped earlier, a read
-        # before the commit could cache a row that is about to disappear.
-        cached = [prefix + key for key in keys]
-        transaction.on_commit(lambda: caches[settings.SESSION_CACHE_ALIAS].delete_many(cached), robust=True)
     for user_id in user_ids:
         recheck_user_sockets(user_id=int(user_id))
     return len(keys)

@@ -10,15 +10,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from social.config import (
-    cache_config,
-    channel_layers_config,
-    database_config,
-    env_bool,
-    env_int,
-    env_list,
-    session_engine,
-)
+from social.config import cache_config, channel_layers_config, database_config, env_bool, env_int, env_list
 from social.proxy import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -92,7 +84,6 @@ TEMPLATES = [
 DATABASES = {"default": database_config(ENV, BASE_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CACHES = cache_config(ENV)
-SESSION_ENGINE = session_engine(ENV)
 CHANNEL_LAYERS = channel_layers_config(ENV)
 REDIS_URL = ENV.get("REDIS_URL", "")
 # Prefix of the realtime keys (flood counters, socket registry) in Redis.

