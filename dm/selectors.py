@@ -368,9 +368,7 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
         )
     )
     unread = unread_by_conversation(user_id=user_id)
-    last = wire_messages().in_bulk(
-        [row[5] for row in memberships if row[5]]
-    )
+    last = wire_messages().in_bulk([row[5] for row in memberships if row[5]])
     direct_ids = [row[0] for row in memberships if row[1] == Conversation.Kind.DIRECT]
     peers = dict(
         Membership.objects.filter(conversation_id__in=direct_ids)

@@ -870,6 +870,9 @@ def room_create(*, creator: Any, name: str, slug: str, private: bool) -> Convers
 
 
 def _add_member(conversation: Conversation, user: Any) -> Membership:
+    # Opening a room's socket joins it, so this runs on every connect: a member costs
+    # one lookup and no transaction of its own (get_or_create opens one to insert),
+    # and only a new member the newest message's id.
     membership = Membership.objects.filter(conversation=conversation, user=user).first()
     if membership is not None:
         return membership
@@ -888,13 +891,7 @@ def room_join(*, user: Any, conversation: Conversation) -> Membership:
     """Join a public room (idempotent)."""
     if conversation.kind != Conversation.Kind.ROOM or conversation.private:
         raise ValueError("only public rooms can be joined freely")
-    # Opening a room's socket joins it, so this runs on every connect: a member costs
-    # one lookup and no transaction; only a new member opens one (and reads the newest id).
-    membership = Membership.objects.filter(conversation=conversation, user=user).first()
-    if membership is not None:
-        return membership
-    with transaction.atomic():
-        return _add_member(conversation, user)
+    return _add_member(conversation, user)
 
 
 @transaction.atomic
