@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message
 from notifications.models import Digest, Notification, Preferences
-from notifications.selectors import EMAIL_DIRECT, default_preferences, visible
+from notifications.selectors import EMAIL_DIRECT, default_preferences, unread, visible
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,8 @@ def _enabled_kinds(preferences: Preferences) -> set[str]:
 
 def _due_notifications(user_id: int, kinds: set[str], oldest: datetime, cutoff: datetime) -> list[Notification]:
     return list(
-        visible()
-        .filter(
-            recipient_id=user_id,
-            read_at__isnull=True,
-            emailed_at__isnull=True,
-            kind__in=kinds,
-            created_at__gt=oldest,
-        )
+        unread(user_id=user_id)
+        .filter(emailed_at__isnull=True, kind__in=kinds, created_at__gt=oldest)
         # Due a delay after its first event (a group's earliest), not its latest.
         .annotate(due_from=Coalesce("first_event_at", "created_at"))
         .filter(due_from__lte=cutoff)
@@ -145,9 +139,7 @@ def _due_direct_messages(user_id: int, oldest: datetime, cutoff: datetime) -> li
 def candidate_user_ids(*, now: datetime) -> set[int]:
     """Users who may have something due (each is checked against their own delay when composing)."""
     oldest, newest = now - MAX_ITEM_AGE, now - timedelta(minutes=1)
-    notified = visible().filter(
-        read_at__isnull=True, emailed_at__isnull=True, created_at__gt=oldest, created_at__lte=newest
-    )
+    notified = unread().filter(emailed_at__isnull=True, created_at__gt=oldest, created_at__lte=newest)
     pending_message = Message.objects.filter(
         conversation_id=OuterRef("conversation_id"),
         id__gt=OuterRef("last_read_id"),

@@ -56,11 +56,12 @@ class Notification(models.Model):
         indexes = [
             # "user's notifications after id" (resume) and newest-first pages.
             models.Index(fields=["recipient", "id"], name="notif_recipient_id"),
-            # "unread of user" (the badge), kept small by the condition.
+            # "unread of user above their read mark" (the badge): an index-only range,
+            # kept small by the condition.
             models.Index(
-                fields=["recipient"],
+                fields=["recipient", "id"],
                 condition=models.Q(read_at__isnull=True, superseded_by__isnull=True),
-                name="notif_unread_visible",
+                name="notif_unread_by_id",
             ),
             # The open group of a key (grouping) and what digests still owe.
             models.Index(
@@ -89,6 +90,26 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"to {self.recipient_id}: {self.text}"
+
+
+class ReadMark(models.Model):
+    """Every notification of the user with an id up to ``up_to`` is read: mark-all-read in one row.
+
+    Read means ``read_at`` set or an id at or under the mark (``selectors.unread``).
+    Mark-all-read moves the mark and leaves the rows; a job then gives the rows
+    under it their ``read_at`` in short batches (``settled_up_to`` says how far),
+    so the unread indexes shrink back and retention sees them as read. Nothing
+    waits for that job: reads already count the mark.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    up_to = models.PositiveBigIntegerField(default=0)
+    settled_up_to = models.PositiveBigIntegerField(default=0)
+    # When it last moved: the read_at the settled rows get.
+    marked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read up to {self.up_to}"
 
 
 class Preferences(models.Model):

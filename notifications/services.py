@@ -21,17 +21,19 @@ from typing import Any, NamedTuple
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from dm.models import Block
-from notifications.models import Notification, PostMute, Preferences
+from notifications.models import Notification, PostMute, Preferences, ReadMark
 from notifications.selectors import (
     MAX_EMAIL_DELAY_MINUTES,
     default_preferences,
     email_kinds,
     newest_id,
     preferences_of,
+    read_mark,
+    unread,
     unread_count,
     unread_counts,
     user_id_type,
@@ -151,16 +153,11 @@ def notification_create(
         _lock_group(recipient_id, group_key)
         # Locked too, so a concurrent mark-read waits for the group to be stored.
         superseded = list(
-            Notification.objects.select_for_update()
+            unread(user_id=recipient_id)
+            .select_for_update()
             # Not one already emailed: its events were sent, and a group that
             # took them over would send them again.
-            .filter(
-                recipient_id=recipient_id,
-                group_key=group_key,
-                read_at__isnull=True,
-                superseded_by__isnull=True,
-                emailed_at__isnull=True,
-            )
+            .filter(group_key=group_key, emailed_at__isnull=True)
             .order_by("-id")
         )
         for row in superseded:
@@ -373,8 +370,9 @@ def notifications_mark_read(*, user_id: int, ids: list[int]) -> MarkResult:
     # them too) is either wholly before this or wholly after: a superseded row
     # is never marked read, nor announced as read, behind its group's back.
     changed = list(
-        Notification.objects.select_for_update()
-        .filter(recipient_id=user_id, id__in=ids, read_at__isnull=True, superseded_by__isnull=True)
+        unread(user_id=user_id)
+        .select_for_update()
+        .filter(id__in=ids)
         .order_by("id")
         .values_list("id", flat=True)
     )
@@ -386,17 +384,66 @@ def notifications_mark_read(*, user_id: int, ids: list[int]) -> MarkResult:
 
 @transaction.atomic
 def notifications_mark_all_read(*, user_id: int) -> MarkResult:
-    """Mark every notification the user has so far read."""
+    """Mark every notification the user has so far read.
+
+    One row moves however many were unread: the user's ``ReadMark`` goes up to
+    their newest id (bounded by id, so a notification that arrives meanwhile
+    stays unread). A job gives the rows their ``read_at`` later
+    (``notifications_settle_read``); every read counts the mark already.
+    """
     up_to = newest_id(user_id=user_id)
-    changed = 0
-    if up_to is not None:
-        # Bounded by id so a notification that arrives meanwhile stays unread.
-        changed = Notification.objects.filter(recipient_id=user_id, id__lte=up_to, read_at__isnull=True).update(
-            read_at=timezone.now()
-        )
+    changed = up_to is not None and unread(user_id=user_id).filter(id__lte=up_to).exists()
     if changed:
+        mark, created = ReadMark.objects.get_or_create(user_id=user_id, defaults={"up_to": up_to})
+        if not created:
+            # Never back: a concurrent mark-all-read that read an older newest id may commit last.
+            ReadMark.objects.filter(user_id=user_id, up_to__lt=up_to).update(up_to=up_to, marked_at=timezone.now())
+        _enqueue_settle(user_id)
         _push_unread(user_id, up_to=up_to)
-    return MarkResult(unread_count(user_id=user_id), bool(changed))
+    return MarkResult(unread_count(user_id=user_id), changed)
+
+
+def _enqueue_settle(user_id: int) -> None:
+    # Inside the transaction: with the database task backend the job row
+    # commits (or rolls back) with the mark. A lost job only leaves rows
+    # without read_at; the prune job settles every mark left behind.
+    from notifications.tasks import settle_read
+
+    settle_read.enqueue(user_id)
+
+
+# Rows the settle job updates per transaction: short transactions, short row locks.
+SETTLE_BATCH = 500
+
+
+def notifications_settle_read(*, user_id: int) -> int:
+    """Give the user's visible rows under their ``ReadMark`` a ``read_at`` (the mark's time), a batch per
+    transaction; how many. Idempotent, and changes nothing anyone sees: those rows read as read already."""
+    mark = read_mark(user_id=user_id)
+    if mark is None:
+        return 0
+    settled = 0
+    while True:
+        with transaction.atomic():
+            # Through the unread index's id range: only rows still unsettled.
+            batch = list(
+                Notification.objects.filter(
+                    recipient_id=user_id, id__lte=mark.up_to, read_at__isnull=True, superseded_by__isnull=True
+                )
+                .order_by("id")
+                .values_list("id", flat=True)[:SETTLE_BATCH]
+            )
+            if not batch:
+                break
+            settled += Notification.objects.filter(id__in=batch, read_at__isnull=True).update(read_at=mark.marked_at)
+    ReadMark.objects.filter(user_id=user_id, settled_up_to__lt=mark.up_to).update(settled_up_to=mark.up_to)
+    return settled
+
+
+def notifications_settle_all_read() -> int:
+    """Settle every ``ReadMark`` whose rows are not all settled (their job was lost); how many rows."""
+    pending = ReadMark.objects.filter(settled_up_to__lt=F("up_to")).values_list("user_id", flat=True)
+    return sum(notifications_settle_read(user_id=user_id) for user_id in pending)
 
 
 def mentioned_user_ids(text: str) -> set[int]:

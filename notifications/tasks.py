@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from notifications import digests
+from notifications import digests, services
 from notifications.models import JobSchedule
 
 DIGEST_SWEEP = "digest_sweep"
@@ -73,10 +73,17 @@ def send_digest(digest_id: int) -> bool:
 
 @task()
 def notifications_prune() -> int:
-    """Delete read notifications past their retention."""
+    """Delete read notifications past their retention (first settling any mark-all-read left unsettled)."""
     if not claim_period(PRUNE):
         return 0
+    services.notifications_settle_all_read()
     return digests.notifications_prune()
+
+
+@task()
+def settle_read(user_id: int) -> int:
+    """Give the rows a mark-all-read covered their ``read_at`` (``services.notifications_settle_read``)."""
+    return services.notifications_settle_read(user_id=user_id)
 
 
 PERIODIC = {DIGEST_SWEEP: digest_sweep, PRUNE: notifications_prune}

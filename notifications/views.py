@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -68,8 +67,8 @@ def api_read(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def page(request: HttpRequest) -> HttpResponse:
     """Every notification of the user, newest first, with forms to mark them read."""
-    notifications = Paginator(selectors.notifications_of(user_id=request.user.pk), PAGE_SIZE).get_page(
-        request.GET.get("page")
+    notifications = selectors.notifications_page(
+        user_id=request.user.pk, number=request.GET.get("page"), per_page=PAGE_SIZE
     )
     unread = selectors.unread_count(user_id=request.user.pk)
     return render(request, "notifications/list.html", {"notifications": notifications, "unread": unread})

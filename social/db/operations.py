@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres import operations as postgres_operations
 from django.db import migrations
 
 
@@ -53,3 +54,34 @@ class DropIndexConcurrently(migrations.RunSQL):
 
     def describe(self) -> str:
         return f"Drop index {self.name} on {self.table} without locking the table"
+
+
+class _ConcurrentlyOnPostgres:
+    """Django's ``CONCURRENTLY`` operation on PostgreSQL; the plain one (``plain``) elsewhere, where
+    ``django.contrib.postgres`` would pass an argument the schema editor does not take."""
+
+    plain: type[migrations.operations.base.Operation]
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
+        else:
+            self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
+        else:
+            self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class AddIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.AddIndexConcurrently):
+    """``AddIndex`` that builds the index with ``CREATE INDEX CONCURRENTLY`` on PostgreSQL."""
+
+    plain = migrations.AddIndex
+
+
+class RemoveIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.RemoveIndexConcurrently):
+    """``RemoveIndex`` that drops the index with ``DROP INDEX CONCURRENTLY`` on PostgreSQL."""
+
+    plain = migrations.RemoveIndex

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from notifications.models import Notification
+from notifications.selectors import unread
 from notifications.services import notify
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +46,7 @@ def test_mark_read_action(admin_client_, alice, bob):
         "/admin/notifications/notification/", {"action": "mark_read", "_selected_action": ids, "index": 0}
     )
     assert response.status_code == 302
-    assert not Notification.objects.filter(read_at__isnull=True).exists()
+    assert not unread().exists()
 
 
 def test_admin_pages_render(admin_client_, alice):

@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from dm import services
 from notifications.models import Notification
+from notifications.selectors import unread
 from notifications.services import anotify
 from social.realtime.groups import control_group
 from social.realtime.protocol import EVENT_SESSION_CHECK
@@ -33,7 +34,7 @@ def make_notifications(user, count):
 
 @sync_to_async
 def unread_ids(user):
-    return set(Notification.objects.filter(recipient=user, read_at__isnull=True).values_list("id", flat=True))
+    return set(unread(user_id=user.pk).values_list("id", flat=True))
 
 
 async def test_anonymous_is_closed_with_4401(bell):
