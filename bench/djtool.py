@@ -169,8 +169,10 @@ def year(cfg: Json) -> Json:
     from django.contrib.auth import get_user_model
 
     from dm.models import Message
-    from notifications.models import Notification
+    from notifications.models import Notification, ReadMark
 
+    # As generated: read or unread by read_at alone (a reused database keeps the last run's mark).
+    ReadMark.objects.filter(user_id=cfg["user_id"]).delete()
     by_id = get_user_model().objects.in_bulk([cfg["user_id"], cfg["peer_id"]])
     user, peer = by_id[cfg["user_id"]], by_id[cfg["peer_id"]]
     keys = _sessions([user, peer])
