@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, When
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
@@ -357,28 +357,38 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
         .order_by("-id")
         .values("id")[:1]
     )
+    # The other member of a direct conversation, probed per row through the
+    # (conversation, user) key: cheaper than a second query with 500 ids.
+    peer = (
+        Membership.objects.filter(conversation_id=OuterRef("conversation_id"))
+        .exclude(user_id=user_id)
+        .values("user__username")[:1]
+    )
     # Tuples, not model instances: a user in 500 conversations made 3,000 of them.
     memberships = list(
         Membership.objects.filter(user_id=user_id)
         .exclude(conversation__kind=Conversation.Kind.DIRECT, conversation__last_message_at__isnull=True)
-        .annotate(last_id=Subquery(newest_visible))
+        .annotate(
+            last_id=Subquery(newest_visible),
+            peer=Case(When(conversation__kind=Conversation.Kind.DIRECT, then=Subquery(peer))),
+        )
         .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
         .values_list(
-            "conversation_id", "conversation__kind", "conversation__name", "conversation__slug", "muted", "last_id"
+            "conversation_id",
+            "conversation__kind",
+            "conversation__name",
+            "conversation__slug",
+            "muted",
+            "last_id",
+            "peer",
         )
     )
     unread = unread_by_conversation(user_id=user_id)
     last = wire_messages().in_bulk([row[5] for row in memberships if row[5]])
-    direct_ids = [row[0] for row in memberships if row[1] == Conversation.Kind.DIRECT]
-    peers = dict(
-        Membership.objects.filter(conversation_id__in=direct_ids)
-        .exclude(user_id=user_id)
-        .values_list("conversation_id", "user__username")
-    )
     results = []
-    for conversation_id, kind, name, slug, muted, last_id in memberships:
+    for conversation_id, kind, name, slug, muted, last_id, peer_name in memberships:
         if kind == Conversation.Kind.DIRECT:
-            title = peers.get(conversation_id, "")
+            title = peer_name or ""
             url = f"/messages/{title}/"
         else:
             title = name or slug

@@ -164,6 +164,30 @@ def test_conversations_only_lists_your_own(client, users, pair):
     assert client.get("/api/conversations/").json() == {"results": []}
 
 
+def test_the_conversation_list_costs_its_queries_not_one_per_conversation(alice_client, users, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def list_queries() -> tuple[int, list]:
+        with CaptureQueriesContext(connection) as queries:
+            results = alice_client.get("/api/conversations/").json()["results"]
+        return len(queries), results
+
+    def talk_to(name):
+        pair = services.direct_conversation_get_or_create(user_a=users["alice"], user_b=make_user(name))
+        services.message_send(sender=users["alice"], conversation=pair, body=f"hi {name}", client_id=None)
+
+    talk_to("dave")
+    baseline, _ = list_queries()
+    for name in ("erin", "frank", "grace", "heidi"):
+        talk_to(name)
+    count, results = list_queries()
+    assert count == baseline
+    assert [(entry["title"], entry["url"]) for entry in results] == [
+        (name, f"/messages/{name}/") for name in ("heidi", "grace", "frank", "erin", "dave")
+    ]
+
+
 def test_a_history_page_with_replies_costs_its_queries_not_one_per_message(alice_client, users, pair):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
