@@ -40,7 +40,7 @@ from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message
 from notifications.models import Digest, Notification, Preferences
-from notifications.selectors import EMAIL_DIRECT, default_preferences, unread, visible
+from notifications.selectors import EMAIL_DIRECT, default_preferences, unread
 
 log = logging.getLogger(__name__)
 
@@ -322,13 +322,39 @@ def email_unsubscribe(*, token: str) -> tuple[Any, list[str]]:
     return user, kinds
 
 
+# Rows the prune reads, and at most deletes, per transaction.
+PRUNE_BATCH = 1000
+
+
 def notifications_prune(*, now: datetime | None = None) -> int:
     """Delete read notifications older than ATTENTION["RETENTION_DAYS"] (what they superseded goes with
-    them: the foreign key cascades) and digests as old; how many notification rows went."""
+    them: the foreign key cascades) and digests as old; how many notification rows went.
+
+    It walks the table from its oldest id, ``PRUNE_BATCH`` rows per transaction, and stops at
+    the first batch that reaches the cutoff (ids grow with ``created_at``). One ``delete()`` of
+    everything due loaded every row into memory and failed on a year of data: Django's cascade
+    sent the 750,000 ids as parameters of one statement, past PostgreSQL's 65,535.
+    """
     cutoff = (now or timezone.now()) - timedelta(days=settings.ATTENTION["RETENTION_DAYS"])
-    deleted, by_model = visible().filter(read_at__isnull=False, created_at__lt=cutoff).delete()
+    deleted, after = 0, 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Notification.objects.filter(id__gt=after)
+                .order_by("id")
+                .values_list("id", "created_at", "read_at", "superseded_by_id")[:PRUNE_BATCH]
+            )
+            if not batch:
+                break
+            due = [pk for pk, created_at, read_at, group in batch if created_at < cutoff and read_at and not group]
+            if due:
+                _, by_model = Notification.objects.filter(pk__in=due, read_at__isnull=False).delete()
+                deleted += by_model.get(Notification._meta.label, 0)
+        after, newest_created = batch[-1][0], batch[-1][1]
+        if newest_created >= cutoff:
+            break
     Digest.objects.filter(created_at__lt=cutoff).delete()
-    return by_model.get(Notification._meta.label, 0)
+    return deleted
 
 
 def kind_labels(kinds: list[str]) -> list[str]:

@@ -204,6 +204,43 @@ def test_prune_removes_old_read_notifications_with_what_they_superseded(alice, b
     assert sorted(Notification.objects.values_list("pk", flat=True)) == [old_unread.pk, recent_read.pk]
 
 
+def test_prune_goes_in_batches_and_stops_at_the_cutoff(alice, bob, carol, post, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(digests, "PRUNE_BATCH", 2)
+    comment_create(author=bob, post=post, body="one")
+    comment_create(author=carol, post=post, body="two")  # a group superseding the first
+    old_read = [notify(alice, f"old {n}") for n in range(5)]
+    old_unread = notify(alice, "old but unread")
+    recent = [notify(alice, f"recent {n}") for n in range(10)]
+    (group,) = [row for row in selectors.notifications_of(user_id=alice.pk) if row.count == 2]
+    notifications_mark_read(user_id=alice.pk, ids=[group.pk, *(row.pk for row in old_read + recent)])
+    Notification.objects.filter(pk__lt=recent[0].pk).update(created_at=timezone.now() - timedelta(days=91))
+    with CaptureQueriesContext(connection) as queries:
+        assert digests.notifications_prune() == 7  # 5 old, the group and the row it superseded
+    assert sorted(Notification.objects.values_list("pk", flat=True)) == [old_unread.pk, *(row.pk for row in recent)]
+    walks = [q for q in queries if q["sql"].endswith("LIMIT 2")]
+    assert len(walks) == 5  # 8 old rows two at a time, then one batch reaches the recent ones: the walk ends
+
+
+@needs_postgres
+def test_prune_deletes_more_rows_than_one_statement_can_name(alice):
+    """A year's worth due at once: one delete() sent every id as a parameter, past PostgreSQL's 65,535."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Notification._meta.db_table} (recipient_id, kind, text, url, created_at, read_at,"
+            " group_key, count, actors, replaces) SELECT %s, 'system', 'old', '', now() - interval '100 days',"
+            " now() - interval '99 days', '', 1, '[]', '[]' FROM generate_series(1, 70000)",
+            [alice.pk],
+        )
+    kept = notify(alice, "recent")
+    assert digests.notifications_prune() == 70000
+    assert list(Notification.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
 def test_a_periodic_job_runs_once_per_period_and_restarts_when_overdue(settings):
     assert tasks.ensure_periodic() == [tasks.DIGEST_SWEEP, tasks.PRUNE]
     assert tasks.claim_period(tasks.DIGEST_SWEEP) is True
