@@ -12,12 +12,15 @@
 ``python -m bench.djtool year < {"user_id": 1, "peer_id": 2, "room_id": 1, "dm_id": 2}``
     on a database from ``bench.yeardata``: sessions for the user and the peer, and the ids the
     cost scenario starts from (pages deep in the past, resume points 100 messages back).
+``python -m bench.djtool prune < {}``
+    the retention job's prune once (on a copy of a year's database): rows deleted, seconds, memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -234,11 +237,32 @@ def storm(cfg: Json) -> Json:
     }
 
 
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def prune(cfg: Json) -> Json:
+    """The retention job's prune once, on a copy of a year's database: rows, seconds, memory it took."""
+    from notifications import digests
+
+    before = _rss_kib()
+    t0 = time.monotonic()
+    rows = digests.notifications_prune()
+    return {
+        "rows": rows,
+        "prune_seconds": round(time.monotonic() - t0, 2),
+        "rss_before_mib": round(before / 1024, 1),
+        # ru_maxrss is the process's high-water mark, in KiB on Linux.
+        "rss_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
 def main() -> None:
-    """Entry point: ``python -m bench.djtool setup|count|storm|year`` with a JSON config on stdin."""
-    commands = {"setup": setup, "count": count, "storm": storm, "year": year}
+    """Entry point: ``python -m bench.djtool setup|count|storm|year|prune`` with a JSON config on stdin."""
+    commands = {"setup": setup, "count": count, "storm": storm, "year": year, "prune": prune}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        raise SystemExit("usage: python -m bench.djtool setup|count|storm|year < config.json")
+        raise SystemExit("usage: python -m bench.djtool setup|count|storm|year|prune < config.json")
     cfg = json.load(sys.stdin)
     t0 = time.monotonic()
     _setup_django()

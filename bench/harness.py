@@ -353,9 +353,9 @@ def wait_quiet(ctx: Context) -> None:
         time.sleep(4.0)
 
 
-def postgres_database(ctx: Context, name: str | None = None) -> str | None:
-    """Create a fresh database (``--pg-database``, default ``social_bench``); return its URL, or None
-    when PostgreSQL is unreachable."""
+def postgres_database(ctx: Context, name: str | None = None, template: str | None = None) -> str | None:
+    """Create a fresh database (``--pg-database``, default ``social_bench``; a copy of ``template``
+    when given); return its URL, or None when PostgreSQL is unreachable."""
     try:
         import psycopg
     except ImportError:
@@ -366,8 +366,16 @@ def postgres_database(ctx: Context, name: str | None = None) -> str | None:
             "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL"
         say(f"  PostgreSQL not usable ({exc.__class__.__name__}: {exc}); falling back to SQLite")
         return None
     return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop a database ``postgres_database`` made."""
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -13,7 +13,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bench.harness import PY, ROOT, Context, Json, djtool, postgres_database, run_loadgen, say, server, wait_quiet
+from bench.harness import (
+    PY,
+    ROOT,
+    Context,
+    Json,
+    djtool,
+    drop_postgres_database,
+    postgres_database,
+    run_loadgen,
+    say,
+    server,
+    wait_quiet,
+)
 from bench.report import TARGETS, ratio, table
 
 SIZES = ("small", "large")
@@ -114,6 +126,7 @@ def run(ctx: Context) -> Json:
         sizes[shape] = {"generated": generated, "database": url.rsplit("/", 1)[1], **result}
         if "error" in result:
             say(f"     error: {result['error']}")
+        sizes[shape]["prune"] = prune_copy(ctx, url.rsplit("/", 1)[1])
     summary = summarize(sizes)
     say(
         "\nScenario 7: a year of data, one request at a time as the heavy user "
@@ -134,7 +147,38 @@ def run(ctx: Context) -> Json:
             for name, s in summary.items()
         ],
     )
+    pruned = {shape: sizes[shape].get("prune", {}) for shape in SIZES if shape in sizes}
+    say("\nThe retention job's first prune of a year (read notifications past 90 days; a copy of each database)")
+    table(
+        ["database", "rows deleted", "seconds", "rows/s", "RSS before MiB", "RSS peak MiB"],
+        [
+            [
+                shape,
+                p.get("rows"),
+                p.get("prune_seconds"),
+                round(p["rows"] / p["prune_seconds"]) if p.get("prune_seconds") else None,
+                p.get("rss_before_mib"),
+                p.get("rss_peak_mib", p.get("error")),
+            ]
+            for shape, p in pruned.items()
+        ],
+    )
     return {"sizes": sizes, "summary": summary, "shapes": {k: vars(v) for k, v in SHAPES.items()}}
+
+
+def prune_copy(ctx: Context, database: str) -> Json:
+    """The retention job's prune on a throwaway copy of the year's database (it deletes most of a year)."""
+    copy = f"{database}_prune"
+    url = postgres_database(ctx, copy, template=database)
+    if url is None:
+        return {"error": "could not copy the database"}
+    try:
+        with app_database(ctx, url):
+            return djtool(ctx, "prune", {}, timeout=1800)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {"error": str(exc)[-500:]}
+    finally:
+        drop_postgres_database(copy)
 
 
 def summarize(sizes: Json) -> Json:
