@@ -12,8 +12,9 @@
 ``python -m bench.djtool year < {"user_id": 1, "peer_id": 2, "room_id": 1, "dm_id": 2}``
     on a database from ``bench.yeardata``: sessions for the user and the peer, and the ids the
     cost scenario starts from (pages deep in the past, resume points 100 messages back).
-``python -m bench.djtool prune < {}``
-    the retention job's prune once (on a copy of a year's database): rows deleted, seconds, memory.
+``python -m bench.djtool jobs < {"user_id": 1}``
+    on a copy of a year's database: the settle job after the user's mark-all-read, then the
+    retention job's prune; rows, seconds, the prune's memory.
 """
 
 from __future__ import annotations
@@ -242,14 +243,22 @@ def _rss_kib() -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
-def prune(cfg: Json) -> Json:
-    """The retention job's prune once, on a copy of a year's database: rows, seconds, memory it took."""
-    from notifications import digests
+def jobs(cfg: Json) -> Json:
+    """On a copy of a year's database, the background work a year leaves: the job that settles the
+    heavy user's mark-all-read (their unread rows get read_at), then the retention job's prune.
+    Rows, seconds, and the memory the prune took."""
+    from notifications import digests, services
 
+    services.notifications_mark_all_read(user_id=cfg["user_id"])
+    t0 = time.monotonic()
+    settled = services.notifications_settle_read(user_id=cfg["user_id"])
+    settle_seconds = time.monotonic() - t0
     before = _rss_kib()
     t0 = time.monotonic()
     rows = digests.notifications_prune()
     return {
+        "settled": settled,
+        "settle_seconds": round(settle_seconds, 3),
         "rows": rows,
         "prune_seconds": round(time.monotonic() - t0, 2),
         "rss_before_mib": round(before / 1024, 1),
@@ -259,10 +268,10 @@ def prune(cfg: Json) -> Json:
 
 
 def main() -> None:
-    """Entry point: ``python -m bench.djtool setup|count|storm|year|prune`` with a JSON config on stdin."""
-    commands = {"setup": setup, "count": count, "storm": storm, "year": year, "prune": prune}
+    """Entry point: ``python -m bench.djtool setup|count|storm|year|jobs`` with a JSON config on stdin."""
+    commands = {"setup": setup, "count": count, "storm": storm, "year": year, "jobs": jobs}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        raise SystemExit("usage: python -m bench.djtool setup|count|storm|year|prune < config.json")
+        raise SystemExit("usage: python -m bench.djtool setup|count|storm|year|jobs < config.json")
     cfg = json.load(sys.stdin)
     t0 = time.monotonic()
     _setup_django()
