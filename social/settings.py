@@ -120,7 +120,7 @@ EMAIL_USE_TLS = env_bool(ENV, "EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env_int(ENV, "EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "Social <noreply@localhost>")
 
-# Background jobs (email digests, pruning): Django's task API (django.tasks in
+# Background jobs (email digests, pruning, settling mark-all-read): Django's task API (django.tasks in
 # Django 6, the django-tasks backport here) on the ORM backend, so they need no
 # service beyond the database; workers: `manage.py jobs_worker` (README).
 TASKS = {"default": {"BACKEND": ENV.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
