@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -13,6 +14,9 @@ from notifications.services import notifications_mark_all_read, notifications_ma
 from social.realtime.protocol import notification_dict
 from social.services import comment_create
 from tests.notifications.test_digests import LATER, compose_and_send
+from tests.support.server import database_url
+from tests.support.waiting import wait_until
+from tests.support.workers import JobWorker
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +116,24 @@ def test_the_prune_settles_marks_whose_job_was_lost_then_prunes(alice, marked, s
     settings.ATTENTION = {**settings.ATTENTION, "RETENTION_DAYS": 0}
     assert tasks.notifications_prune.call() == 3
     assert not Notification.objects.filter(recipient=alice).exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_settles_a_mark_all_read_from_the_api(alice):
+    rows = [notify(alice, f"n{i}") for i in range(3)]
+    client = Client()
+    client.force_login(alice)
+    response = client.post("/api/notifications/read/", {"all": True}, content_type="application/json")
+    assert response.json() == {"unread": 0}
+    assert Notification.objects.filter(recipient=alice, read_at=None).count() == 3
+    worker = JobWorker(database=database_url(connection.settings_dict), name="settle").start()
+    try:
+        wait_until(
+            lambda: not Notification.objects.filter(recipient=alice, read_at=None).exists(), 60, "the rows settled"
+        )
+    finally:
+        worker.stop()
+    mark = ReadMark.objects.get(user=alice)
+    assert (mark.up_to, mark.settled_up_to) == (rows[-1].pk, rows[-1].pk)
+    assert settle_jobs().get().status == "SUCCESSFUL"
