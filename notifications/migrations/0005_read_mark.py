@@ -1,8 +1,7 @@
-"""Mark-all-read as one row per user (``ReadMark``), and the unread index keyed by id too.
+"""Mark-all-read as one row per user (``ReadMark``).
 
-The badge now counts the unread rows above the user's mark: with ``id`` in
-the partial index that is an index-only range. The new index is built before
-the old one is dropped, both ``CONCURRENTLY`` on PostgreSQL (social/db/operations.py).
+Reversed, it first settles every mark (the rows under it get ``read_at``), so
+the code before it, which knows only ``read_at``, sees them read as well.
 """
 
 import django.db.models.deletion
@@ -10,13 +9,16 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-from social.db.operations import AddIndexConcurrently, RemoveIndexConcurrently
+
+def settle_every_mark(apps, schema_editor):
+    Notification = apps.get_model("notifications", "Notification")
+    for mark in apps.get_model("notifications", "ReadMark").objects.all():
+        Notification.objects.filter(recipient_id=mark.user_id, id__lte=mark.up_to, read_at__isnull=True).update(
+            read_at=mark.marked_at
+        )
 
 
 class Migration(migrations.Migration):
-    # CONCURRENTLY cannot run inside a transaction.
-    atomic = False
-
     dependencies = [
         ("notifications", "0004_recipient_index_dropped"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -41,13 +43,5 @@ class Migration(migrations.Migration):
                 ("marked_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
-        AddIndexConcurrently(
-            model_name="notification",
-            index=models.Index(
-                condition=models.Q(("read_at__isnull", True), ("superseded_by__isnull", True)),
-                fields=["recipient", "id"],
-                name="notif_unread_by_id",
-            ),
-        ),
-        RemoveIndexConcurrently(model_name="notification", name="notif_unread_visible"),
+        migrations.RunPython(migrations.RunPython.noop, reverse_code=settle_every_mark, elidable=False),
     ]

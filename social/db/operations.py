@@ -64,21 +64,39 @@ class _ConcurrentlyOnPostgres:
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
         else:
             self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)  # type: ignore[misc]
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
         else:
             self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
+_INDEX_VALID_SQL = "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s"
+
+
 class AddIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.AddIndexConcurrently):
-    """``AddIndex`` that builds the index with ``CREATE INDEX CONCURRENTLY`` on PostgreSQL."""
+    """``AddIndex`` that builds the index with ``CREATE INDEX CONCURRENTLY`` on PostgreSQL.
+
+    Safe to run again after a failure: an index an earlier run finished is kept,
+    and the invalid one a failed (or cancelled) concurrent build leaves is built again.
+    """
 
     plain = migrations.AddIndex
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(_INDEX_VALID_SQL, [self.index.name])
+                found = cursor.fetchone()
+            if found is not None and found[0]:
+                return
+            if found is not None:
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.index.name)}")
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
 class RemoveIndexConcurrently(_ConcurrentlyOnPostgres, postgres_operations.RemoveIndexConcurrently):
