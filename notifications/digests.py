@@ -39,7 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message
-from notifications.models import Digest, Notification, Preferences
+from notifications.models import Digest, Notification, Preferences, ReadMark
 from notifications.selectors import EMAIL_DIRECT, default_preferences, unread
 
 log = logging.getLogger(__name__)
@@ -327,13 +327,17 @@ PRUNE_BATCH = 1000
 
 
 def notifications_prune(*, now: datetime | None = None) -> int:
-    """Delete read notifications older than ATTENTION["RETENTION_DAYS"] (what they superseded goes with
-    them: the foreign key cascades) and digests as old; how many notification rows went.
+    """Delete the notifications older than ATTENTION["RETENTION_DAYS"] that are read (``read_at``, or
+    under their recipient's ``ReadMark``) or superseded, and digests as old; how many notification
+    rows went.
 
     It walks the table from its oldest id, ``PRUNE_BATCH`` rows per transaction, and stops at
-    the first batch that reaches the cutoff (ids grow with ``created_at``). One ``delete()`` of
-    everything due loaded every row into memory and failed on a year of data: Django's cascade
-    sent the 750,000 ids as parameters of one statement, past PostgreSQL's 65,535.
+    the first batch that reaches the cutoff (ids grow with ``created_at``). Going up the ids
+    also deletes a long group's superseded chain from its oldest end, so no delete cascades
+    down it: deleting a group's newest row first recursed once per row of the chain
+    (RecursionError at a few hundred). One ``delete()`` of everything due loaded every row
+    into memory and failed on a year of data: Django's cascade sent the 750,000 ids as
+    parameters of one statement, past PostgreSQL's 65,535.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.ATTENTION["RETENTION_DAYS"])
     deleted, after = 0, 0
@@ -342,15 +346,22 @@ def notifications_prune(*, now: datetime | None = None) -> int:
             batch = list(
                 Notification.objects.filter(id__gt=after)
                 .order_by("id")
-                .values_list("id", "created_at", "read_at", "superseded_by_id")[:PRUNE_BATCH]
+                .values_list("id", "recipient_id", "created_at", "read_at", "superseded_by_id")[:PRUNE_BATCH]
             )
             if not batch:
                 break
-            due = [pk for pk, created_at, read_at, group in batch if created_at < cutoff and read_at and not group]
+            marks = dict(
+                ReadMark.objects.filter(user_id__in={row[1] for row in batch}).values_list("user_id", "up_to")
+            )
+            due = [
+                pk
+                for pk, recipient_id, created_at, read_at, group in batch
+                if created_at < cutoff and (read_at or group or pk <= marks.get(recipient_id, 0))
+            ]
             if due:
-                _, by_model = Notification.objects.filter(pk__in=due, read_at__isnull=False).delete()
+                _, by_model = Notification.objects.filter(pk__in=due).delete()
                 deleted += by_model.get(Notification._meta.label, 0)
-        after, newest_created = batch[-1][0], batch[-1][1]
+        after, newest_created = batch[-1][0], batch[-1][2]
         if newest_created >= cutoff:
             break
     Digest.objects.filter(created_at__lt=cutoff).delete()

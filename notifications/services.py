@@ -394,13 +394,17 @@ def notifications_mark_all_read(*, user_id: int) -> MarkResult:
     up_to = newest_id(user_id=user_id)
     changed = up_to is not None and unread(user_id=user_id).filter(id__lte=up_to).exists()
     if changed:
-        mark, created = ReadMark.objects.get_or_create(user_id=user_id, defaults={"up_to": up_to})
-        if not created:
-            # Never back: a concurrent mark-all-read that read an older newest id may commit last.
-            ReadMark.objects.filter(user_id=user_id, up_to__lt=up_to).update(up_to=up_to, marked_at=timezone.now())
+        _move_mark(user_id, up_to)
         _enqueue_settle(user_id)
         _push_unread(user_id, up_to=up_to)
     return MarkResult(unread_count(user_id=user_id), changed)
+
+
+def _move_mark(user_id: int, up_to: int) -> None:
+    # Never back: a concurrent mark-all-read that read an older newest id may commit last.
+    _, created = ReadMark.objects.get_or_create(user_id=user_id, defaults={"up_to": up_to})
+    if not created:
+        ReadMark.objects.filter(user_id=user_id, up_to__lt=up_to).update(up_to=up_to, marked_at=timezone.now())
 
 
 def _enqueue_settle(user_id: int) -> None:
@@ -418,7 +422,8 @@ SETTLE_BATCH = 500
 
 def notifications_settle_read(*, user_id: int) -> int:
     """Give the user's visible rows under their ``ReadMark`` a ``read_at`` (the mark's time), a batch per
-    transaction; how many. Idempotent, and changes nothing anyone sees: those rows read as read already."""
+    transaction; how many. Idempotent, and changes nothing the wire or the pages show: those rows read
+    as read already (the admin's "read at" shows it)."""
     mark = read_mark(user_id=user_id)
     if mark is None:
         return 0

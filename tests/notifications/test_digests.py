@@ -14,7 +14,7 @@ from dm import changes
 from dm import services as dm_services
 from notifications import digests, selectors, tasks
 from notifications.models import Digest, JobSchedule, Notification
-from notifications.services import notifications_mark_read, notify, preferences_update
+from notifications.services import notifications_mark_all_read, notifications_mark_read, notify, preferences_update
 from social.models import Post
 from social.realtime import protocol
 from social.services import comment_create
@@ -222,6 +222,28 @@ def test_prune_goes_in_batches_and_stops_at_the_cutoff(alice, bob, carol, post, 
     assert sorted(Notification.objects.values_list("pk", flat=True)) == [old_unread.pk, *(row.pk for row in recent)]
     walks = [q for q in queries if q["sql"].endswith("LIMIT 2")]
     assert len(walks) == 5  # 8 old rows two at a time, then one batch reaches the recent ones: the walk ends
+
+
+def test_prune_deletes_a_long_group_chain_without_recursing_down_it(alice):
+    """A busy post's group: each event superseded the one before, 600 deep, and the newest was read."""
+    Notification.objects.bulk_create(Notification(recipient=alice, text=f"e{n}", group_key="k") for n in range(601))
+    ids = sorted(Notification.objects.values_list("pk", flat=True))
+    for older, newer in zip(ids, ids[1:], strict=False):
+        Notification.objects.filter(pk=older).update(superseded_by_id=newer)
+    Notification.objects.update(created_at=timezone.now() - timedelta(days=91))
+    Notification.objects.filter(pk=ids[-1]).update(read_at=timezone.now())
+    assert digests.notifications_prune() == 601
+    assert not Notification.objects.exists()
+
+
+def test_prune_takes_old_rows_read_by_a_mark_whose_job_never_settled_them(alice):
+    old = [notify(alice, f"old {n}") for n in range(3)]
+    assert notifications_mark_all_read(user_id=alice.pk).changed
+    unread_old = notify(alice, "old, after the mark")
+    Notification.objects.update(created_at=timezone.now() - timedelta(days=91))
+    assert Notification.objects.filter(pk__in=[row.pk for row in old], read_at=None).count() == 3
+    assert digests.notifications_prune() == 3
+    assert list(Notification.objects.values_list("pk", flat=True)) == [unread_old.pk]
 
 
 @needs_postgres

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from notifications import digests, selectors, tasks
+from notifications import digests, selectors, services, tasks
 from notifications.models import Notification, ReadMark
-from notifications.services import notifications_mark_all_read, notifications_mark_read, notify
+from notifications.services import notifications_mark_all_read, notifications_mark_read, notify, notify_many
+from social.realtime import publish
 from social.realtime.protocol import notification_dict
 from social.services import comment_create
 from tests.notifications.test_digests import LATER, compose_and_send
@@ -86,7 +89,8 @@ def test_nothing_read_by_the_mark_is_emailed(alice, bob, marked, mailoutbox):
     assert "after the mark" in email.body and "n0" not in email.body
 
 
-def test_the_job_settles_the_rows_in_batches_once(alice, bob, marked, settings):
+def test_the_job_settles_the_rows_in_batches_once(alice, bob, marked, monkeypatch):
+    monkeypatch.setattr(services, "SETTLE_BATCH", 2)
     later = notify(alice, "later")
     bobs = notify(bob, "bob's")
     (job,) = settle_jobs()
@@ -103,12 +107,24 @@ def test_the_job_settles_the_rows_in_batches_once(alice, bob, marked, settings):
 
 
 def test_a_mark_never_moves_back(alice, marked):
-    newer = notify(alice, "newer")
-    notifications_mark_all_read(user_id=alice.pk)
-    ReadMark.objects.filter(user=alice).update(up_to=newer.pk + 1000)
-    notify(alice, "under the far mark")
-    assert not notifications_mark_all_read(user_id=alice.pk).changed
-    assert ReadMark.objects.get(user=alice).up_to == newer.pk + 1000
+    """What a slower concurrent mark-all-read, which read an older newest id, does when it commits last."""
+    up_to = ReadMark.objects.get(user=alice).up_to
+    services._move_mark(alice.pk, marked[0].pk)
+    assert ReadMark.objects.get(user=alice).up_to == up_to
+    services._move_mark(alice.pk, up_to + 5)
+    assert ReadMark.objects.get(user=alice).up_to == up_to + 5
+
+
+def test_notify_many_counts_each_recipient_above_their_mark(
+    alice, bob, marked, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(publish, "group_send_many_sync", lambda events: sent.extend(events))
+    notify(bob, "bob's first")
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_many([alice, bob], "Maintenance at 22:00")
+    assert selectors.unread_counts(user_ids=[alice.pk, bob.pk]) == {alice.pk: 1, bob.pk: 2}
+    assert [json.loads(event["text"])["unread"] for _, event in sent] == [1, 2]
 
 
 def test_the_prune_settles_marks_whose_job_was_lost_then_prunes(alice, marked, settings):
