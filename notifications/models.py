@@ -3,7 +3,7 @@
 A notification that repeats an unread one of the same kind about the same
 target (its ``group_key``) is stored as a new row that groups them and
 supersedes the older one (``superseded_by``); superseded rows are invisible
-everywhere and go when their group is deleted.
+everywhere and go when their group is deleted, or once past the retention.
 """
 
 from django.conf import settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dm import services
+from dm import selectors, services
 from dm.models import Block, Membership
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +164,9 @@ def test_conversations_only_lists_your_own(client, users, pair):
     assert client.get("/api/conversations/").json() == {"results": []}
 
 
-def test_the_conversation_list_costs_its_queries_not_one_per_conversation(alice_client, users, make_user):
+def test_the_conversation_list_costs_its_queries_not_one_per_conversation(
+    alice_client, users, make_user, django_assert_num_queries
+):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -186,6 +188,8 @@ def test_the_conversation_list_costs_its_queries_not_one_per_conversation(alice_
     assert [(entry["title"], entry["url"]) for entry in results] == [
         (name, f"/messages/{name}/") for name in ("heidi", "grace", "frank", "erin", "dave")
     ]
+    with django_assert_num_queries(3):  # the memberships with their peers, the unread counts, the last messages
+        selectors.conversation_list(user_id=users["alice"].pk)
 
 
 def test_a_history_page_with_replies_costs_its_queries_not_one_per_message(alice_client, users, pair):
