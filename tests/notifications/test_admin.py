@@ -5,7 +5,7 @@ from django.test import Client
 
 from notifications.models import Notification
 from notifications.selectors import unread
-from notifications.services import notify
+from notifications.services import notifications_mark_all_read, notify
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +52,24 @@ def test_mark_read_action(admin_client_, alice, bob):
 def test_admin_pages_render(admin_client_, alice):
     client, _ = admin_client_
     notification = notify(alice, "a")
-    for path in ["", "add/", f"{notification.pk}/change/", "?read_at__isnull=True"]:
+    for path in ["", "add/", f"{notification.pk}/change/", "?read=no", "?read=yes"]:
         assert client.get(f"/admin/notifications/notification/{path}").status_code == 200
+
+
+def test_the_read_column_and_filter_follow_a_mark_all_read_before_its_job(admin_client_, alice, bob):
+    client, _ = admin_client_
+    marked = notify(alice, "marked")
+    assert notifications_mark_all_read(user_id=alice.pk).changed
+    unread_one = notify(bob, "unread one")
+
+    def listed(query):
+        page = client.get(f"/admin/notifications/notification/{query}").content.decode()
+        return {pk for pk in (marked.pk, unread_one.pk) if f"/admin/notifications/notification/{pk}/change/" in page}
+
+    assert Notification.objects.get(pk=marked.pk).read_at is None  # the job has not run
+    assert listed("?read=yes") == {marked.pk}
+    assert listed("?read=no") == {unread_one.pk}
+    assert listed("") == {marked.pk, unread_one.pk}
 
 
 def test_digests_are_listed_read_only_and_an_interrupted_one_shows(admin_client_, alice):
