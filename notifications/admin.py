@@ -54,7 +54,7 @@ class NotificationAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
         return super().get_queryset(request).annotate(is_unread=Exists(selectors.unread().filter(pk=OuterRef("pk"))))
 
-    @admin.display(boolean=True, description="read", ordering="is_unread")
+    @admin.display(boolean=True, description="read", ordering="-is_unread")
     def read(self, obj: Notification) -> bool:
         """Read by the badge's rule (superseded rows, never shown, count as read here)."""
         return not obj.is_unread

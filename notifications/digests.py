@@ -332,12 +332,11 @@ def notifications_prune(*, now: datetime | None = None) -> int:
     rows went.
 
     It walks the table from its oldest id, ``PRUNE_BATCH`` rows per transaction, and stops at
-    the first batch that reaches the cutoff (ids grow with ``created_at``). Going up the ids
-    also deletes a long group's superseded chain from its oldest end, so no delete cascades
-    down it: deleting a group's newest row first recursed once per row of the chain
-    (RecursionError at a few hundred). One ``delete()`` of everything due loaded every row
-    into memory and failed on a year of data: Django's cascade sent the 750,000 ids as
-    parameters of one statement, past PostgreSQL's 65,535.
+    the first batch that reaches the cutoff (ids grow with ``created_at``). Superseded rows
+    go by their own age: nothing cascades along ``superseded_by`` (models.py). One
+    ``delete()`` of everything due loaded every row into memory and failed on a year of
+    data: Django's cascade sent the 750,000 ids as parameters of one statement, past
+    PostgreSQL's 65,535.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.ATTENTION["RETENTION_DAYS"])
     deleted, after = 0, 0

@@ -3,7 +3,7 @@
 A notification that repeats an unread one of the same kind about the same
 target (its ``group_key``) is stored as a new row that groups them and
 supersedes the older one (``superseded_by``); superseded rows are invisible
-everywhere and go when their group is deleted, or once past the retention.
+everywhere and go once past the retention.
 """
 
 from django.conf import settings
@@ -38,7 +38,14 @@ class Notification(models.Model):
     # Kind and target ("comment:post:3"): an unread notification with the same
     # key is superseded by the next one. Empty: never grouped.
     group_key = models.CharField(max_length=80, blank=True, default="")
-    superseded_by = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # Nothing cascades along it, and it is no database constraint: a busy post's
+    # group is a chain of rows, each superseded by the next, and a cascade down
+    # it recursed once per row (RecursionError at a few hundred) whenever its
+    # newest row was deleted (with its comment, its user, from the admin). A row
+    # whose group is gone stays superseded, so unseen, until the prune takes it.
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
     # How many events the row groups, the distinct actors newest first
     # ({"id", "username"} as they were), and every id it supersedes.
     count = models.PositiveIntegerField(default=1)

@@ -73,7 +73,8 @@ def send_digest(digest_id: int) -> bool:
 
 @task()
 def notifications_prune() -> int:
-    """Delete read notifications past their retention (first settling any mark-all-read left unsettled)."""
+    """Delete read and superseded notifications past their retention (first settling any mark-all-read
+    left unsettled)."""
     if not claim_period(PRUNE):
         return 0
     services.notifications_settle_all_read()

@@ -133,7 +133,7 @@ ATTENTION = {
     "EMAIL_DELAY_MINUTES": env_int(ENV, "EMAIL_DELAY_MINUTES", 10),
     # How often the digest sweep looks for items that are due.
     "DIGEST_SWEEP_SECONDS": env_int(ENV, "DIGEST_SWEEP_SECONDS", 60),
-    # Read notifications (and what they superseded) older than this are deleted.
+    # Read (and superseded) notifications older than this are deleted.
     "RETENTION_DAYS": env_int(ENV, "NOTIFICATION_RETENTION_DAYS", 90),
     "PRUNE_EVERY_SECONDS": env_int(ENV, "NOTIFICATION_PRUNE_SECONDS", 3600),
 }

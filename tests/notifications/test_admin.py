@@ -1,5 +1,7 @@
 """The admin: "Add notification" sends a system notification through notify()."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -64,12 +66,13 @@ def test_the_read_column_and_filter_follow_a_mark_all_read_before_its_job(admin_
 
     def listed(query):
         page = client.get(f"/admin/notifications/notification/{query}").content.decode()
-        return {pk for pk in (marked.pk, unread_one.pk) if f"/admin/notifications/notification/{pk}/change/" in page}
+        rows = {pk for pk in (marked.pk, unread_one.pk) if f"/admin/notifications/notification/{pk}/change/" in page}
+        return rows, len(re.findall(r'class="field-read"><img src="[^"]*icon-yes[^"]*"', page))
 
     assert Notification.objects.get(pk=marked.pk).read_at is None  # the job has not run
-    assert listed("?read=yes") == {marked.pk}
-    assert listed("?read=no") == {unread_one.pk}
-    assert listed("") == {marked.pk, unread_one.pk}
+    assert listed("?read=yes") == ({marked.pk}, 1)
+    assert listed("?read=no") == ({unread_one.pk}, 0)
+    assert listed("") == ({marked.pk, unread_one.pk}, 1)
 
 
 def test_digests_are_listed_read_only_and_an_interrupted_one_shows(admin_client_, alice):

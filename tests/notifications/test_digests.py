@@ -224,8 +224,9 @@ def test_prune_goes_in_batches_and_stops_at_the_cutoff(alice, bob, carol, post, 
     assert len(walks) == 5  # 8 old rows two at a time, then one batch reaches the recent ones: the walk ends
 
 
-def test_prune_deletes_a_long_group_chain_without_recursing_down_it(alice):
+def test_prune_deletes_a_long_group_chain_without_recursing_down_it(alice, monkeypatch):
     """A busy post's group: each event superseded the one before, 600 deep, and the newest was read."""
+    monkeypatch.setattr(digests, "PRUNE_BATCH", 50)
     Notification.objects.bulk_create(Notification(recipient=alice, text=f"e{n}", group_key="k") for n in range(601))
     ids = sorted(Notification.objects.values_list("pk", flat=True))
     for older, newer in zip(ids, ids[1:], strict=False):

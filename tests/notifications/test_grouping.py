@@ -167,3 +167,39 @@ def test_a_long_chain_keeps_bounded_actors_and_replaced_ids(alice, make_user, po
     assert [actor["username"] for actor in group.actors] == ["fan5", "fan4", "fan3", "fan2"]
     assert group.text == "fan5 and more than 2 others commented on your post “Hello”"
     assert len(group.replaces) == 3 and group.replaces == sorted(group.replaces, reverse=True)
+
+
+@pytest.fixture
+def long_group(alice, bob, post):
+    """A busy post's group of 600 events, each superseded by the next; the newest is bob's comment's."""
+    newest = comment_create(author=bob, post=post, body="the 600th")
+    (head,) = visible_of(alice)
+    Notification.objects.bulk_create(
+        Notification(recipient=alice, text=f"e{n}", group_key=head.group_key) for n in range(599)
+    )
+    chain = sorted(Notification.objects.exclude(pk=head.pk).values_list("pk", flat=True)) + [head.pk]
+    for older, newer in zip(chain, chain[1:], strict=False):
+        Notification.objects.filter(pk=older).update(superseded_by_id=newer)
+    return newest, head
+
+
+def test_deleting_the_comment_behind_a_long_group_does_not_recurse_down_it(alice, long_group):
+    comment, head = long_group
+    comment.delete()
+    assert not Notification.objects.filter(pk=head.pk).exists()
+    assert visible_of(alice) == [] and selectors.unread_count(user_id=alice.pk) == 0
+    assert Notification.objects.filter(recipient=alice).count() == 599  # unseen until the prune
+
+
+def test_an_orphaned_row_still_shows_in_the_admin(alice, long_group, make_user):
+    comment, head = long_group
+    comment.delete()
+    orphan = Notification.objects.filter(recipient=alice).order_by("-pk").first()
+    client = Client()
+    client.force_login(make_user("root", is_staff=True, is_superuser=True))
+    assert client.get(f"/admin/notifications/notification/{orphan.pk}/change/").status_code == 200
+
+
+def test_deleting_the_recipient_of_a_long_group_deletes_it_all(alice, long_group):
+    alice.delete()
+    assert not Notification.objects.exists()

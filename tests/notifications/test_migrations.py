@@ -41,7 +41,11 @@ def test_going_back_before_the_read_mark_keeps_what_it_marked_read(alice, back_a
 def test_the_index_migration_runs_again_over_a_failed_concurrent_build(back_at_the_end):
     call_command("migrate", "notifications", "0005", verbosity=0)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE INDEX notif_unread_by_id ON {Notification._meta.db_table} (recipient_id)")
+        # The right definition, so a refused UPDATE below cannot leave a wrong index behind.
+        cursor.execute(
+            f"CREATE INDEX notif_unread_by_id ON {Notification._meta.db_table} (recipient_id, id)"
+            " WHERE read_at IS NULL AND superseded_by_id IS NULL"
+        )
         # What a cancelled CREATE INDEX CONCURRENTLY leaves behind.
         cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'notif_unread_by_id'::regclass")
     call_command("migrate", "notifications", verbosity=0)

@@ -132,6 +132,8 @@ def test_the_prune_settles_marks_whose_job_was_lost_then_prunes(alice, marked, s
     settings.ATTENTION = {**settings.ATTENTION, "RETENTION_DAYS": 0}
     assert tasks.notifications_prune.call() == 3
     assert not Notification.objects.filter(recipient=alice).exists()
+    mark = ReadMark.objects.get(user=alice)
+    assert mark.settled_up_to == mark.up_to == marked[-1].pk
 
 
 @pytest.mark.e2e
