@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
@@ -49,10 +49,6 @@ INBOX_UNREAD_SQL = f"""
 # 1 when a new message in ``conversation`` raises ``reader``'s inbox total (they have not muted it), else 0.
 INBOX_COUNTS_NEW_SQL = f"""(SELECT COUNT(*) FROM {_MEMBERSHIP}
     WHERE conversation_id = %(conversation)s AND user_id = %(reader)s AND NOT muted)"""
-# The reader's unread messages per conversation they are in (their conversation list).
-_UNREAD_BY_CONVERSATION_SQL = f"""
-    SELECT mb.conversation_id, {_UNREAD_IN_MEMBERSHIP_SQL} FROM {_MEMBERSHIP} mb WHERE mb.user_id = %(reader)s
-"""
 
 # Whether ``poster`` is a member of ``conversation``, and whether a block
 # stands between ``poster`` and ``peer`` (the other user of a DM; NULL in a
@@ -91,13 +87,6 @@ def inbox_unread_count(*, user_id: int) -> int:
     follows the user's unread messages and conversations, not the table.
     """
     return _one_row(INBOX_UNREAD_SQL, {"reader": user_id})[0]
-
-
-def unread_by_conversation(*, user_id: int) -> dict[int, int]:
-    """conversation id -> the user's unread messages there (conversations with none left out)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_UNREAD_BY_CONVERSATION_SQL, {"reader": user_id})
-        return {conversation_id: unread for conversation_id, unread in cursor.fetchall() if unread}
 
 
 def muted_member_ids(*, conversation_id: int) -> frozenset[int]:
@@ -341,71 +330,176 @@ def rooms_visible(
     return [by_pk[pk] for pk in wanted], pages
 
 
+# The user's conversations with all an inbox entry shows, in one statement. Per membership
+# (the inner query, fenced on PostgreSQL so that its probes run once per membership and not
+# again inside the joins) the other member of a direct pair and the newest message not from
+# someone the reader blocked, read backwards from the (conversation, id) index. Then that
+# message, its sender and the message it answers, and the unread count, only counted where
+# that newest message is past the reader's marker (else nothing can be unread).
+# Through the ORM the same took three queries, 1,000 model instances and ~20 ms for a user
+# in 500 conversations, ~11 ms of it Python (docs/benchmarks.md, sixth pass).
+_CONVERSATION_LIST_SQL = f"""
+    SELECT mb.conversation_id, mb.kind, mb.name, mb.slug, mb.muted,
+           CASE WHEN mb.last_id > mb.last_read_id THEN {_UNREAD_IN_MEMBERSHIP_SQL} ELSE 0 END,
+           mb.peer, m.id, m.sender_id, sender.username, m.body, m.created_at, m.client_id, m.version,
+           m.edited_at, m.deleted, m.reactions,
+           m.reply_to_id, answered.sender_id, answered_sender.username, answered.body, answered.deleted
+    FROM (
+        SELECT own.conversation_id, own.last_read_id, own.muted,
+               c.kind, c.name, c.slug, c.last_message_at, c.created_at,
+               CASE WHEN c.kind = '{Conversation.Kind.DIRECT.value}' THEN
+                   (SELECT u.username FROM {_MEMBERSHIP} other JOIN {_USER} u ON u.id = other.user_id
+                    WHERE other.conversation_id = own.conversation_id AND other.user_id <> %(reader)s LIMIT 1)
+               END AS peer,
+               (SELECT newest.id FROM {_MESSAGE} newest
+                WHERE newest.conversation_id = own.conversation_id
+                  AND newest.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)
+                ORDER BY newest.id DESC LIMIT 1) AS last_id
+        FROM {_MEMBERSHIP} own JOIN {_CONVERSATION} c ON c.id = own.conversation_id
+        WHERE own.user_id = %(reader)s
+          AND NOT (c.kind = '{Conversation.Kind.DIRECT.value}' AND c.last_message_at IS NULL) {{fence}}
+    ) mb
+    LEFT JOIN {_MESSAGE} m ON m.id = mb.last_id
+    LEFT JOIN {_USER} sender ON sender.id = m.sender_id
+    LEFT JOIN {_MESSAGE} answered ON answered.id = m.reply_to_id
+    LEFT JOIN {_USER} answered_sender ON answered_sender.id = answered.sender_id
+    ORDER BY mb.last_message_at DESC NULLS LAST, mb.created_at DESC
+"""
+# PostgreSQL flattens a plain derived table into the joins and then runs the newest-message
+# probe twice per row (once to find the message, once more under a Memoize); OFFSET 0 keeps
+# the inner query whole. SQLite needs no fence and has no bare OFFSET.
+_SUBQUERY_FENCE = {"postgresql": "OFFSET 0"}
+# Columns of the statement above that the database returns in its own form (SQLite: text
+# datetimes, 0/1 booleans; both: JSON as text), by position, with the field that reads them.
+_CONVERSATION_LIST_FIELDS = {
+    4: Membership._meta.get_field("muted"),
+    11: Message._meta.get_field("created_at"),
+    14: Message._meta.get_field("edited_at"),
+    15: Message._meta.get_field("deleted"),
+    16: Message._meta.get_field("reactions"),
+    21: Message._meta.get_field("deleted"),
+}
+
+
+@dataclass(slots=True)
+class _WireUser:
+    """The columns of a user ``protocol.user_dict`` reads."""
+
+    pk: int
+    username: str
+
+
+@dataclass(slots=True)
+class _WireMessage:
+    """A message (or the one it answers) as ``protocol.message_dict`` reads it, from one row."""
+
+    pk: int
+    conversation_id: int
+    sender: _WireUser
+    body: str
+    created_at: Any = None
+    client_id: str | None = None
+    version: int = 0
+    edited_at: Any = None
+    deleted: bool = False
+    reactions: Any = None
+    reply_to_id: int | None = None
+    reply_to: _WireMessage | None = None
+
+
+def _converted_rows(sql: str, params: dict[str, Any], fields: dict[int, Any]) -> list[list[Any]]:
+    """The rows of a hand-written statement with ``fields``' columns read as the ORM would read them."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = []
+    for position, field in fields.items():
+        column = field.get_col(field.model._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converters.append((position, column, functions))
+    converted = []
+    for row in rows:
+        values = list(row)
+        for position, column, functions in converters:
+            for function in functions:
+                values[position] = function(values[position], column, connection)
+        converted.append(values)
+    return converted
+
+
 def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
     """The user's conversations, most recent activity first, as PROTOCOL.md's inbox entries.
 
     Direct conversations without any message yet are left out; messages from
     users they have blocked neither count as unread nor show as the last message.
     """
-    blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
-    # Per conversation its newest visible message, read backwards from the
-    # (conversation, id) index; a MAX over a join read every message of every
-    # conversation the user is in (850 ms for a member of a 200,000-message room).
-    newest_visible = (
-        Message.objects.filter(conversation_id=OuterRef("conversation_id"))
-        .exclude(sender_id__in=blocked)
-        .order_by("-id")
-        .values("id")[:1]
-    )
-    # The other member of a direct conversation, probed per row through the
-    # (conversation, user) key: cheaper than a second query with 500 ids.
-    peer = (
-        Membership.objects.filter(conversation_id=OuterRef("conversation_id"))
-        .exclude(user_id=user_id)
-        .values("user__username")[:1]
-    )
-    # Tuples, not model instances: a user in 500 conversations made 3,000 of them.
-    memberships = list(
-        Membership.objects.filter(user_id=user_id)
-        .exclude(conversation__kind=Conversation.Kind.DIRECT, conversation__last_message_at__isnull=True)
-        .annotate(
-            last_id=Subquery(newest_visible),
-            peer=Case(When(conversation__kind=Conversation.Kind.DIRECT, then=Subquery(peer))),
-        )
-        .order_by(F("conversation__last_message_at").desc(nulls_last=True), "-conversation__created_at")
-        .values_list(
-            "conversation_id",
-            "conversation__kind",
-            "conversation__name",
-            "conversation__slug",
-            "muted",
-            "last_id",
-            "peer",
-        )
-    )
-    unread = unread_by_conversation(user_id=user_id)
-    last = wire_messages().in_bulk([row[5] for row in memberships if row[5]])
+    sql = _CONVERSATION_LIST_SQL.format(fence=_SUBQUERY_FENCE.get(connection.vendor, ""))
     results = []
-    for conversation_id, kind, name, slug, muted, last_id, peer_name in memberships:
+    for row in _converted_rows(sql, {"reader": user_id}, _CONVERSATION_LIST_FIELDS):
+        conversation_id, kind, name, slug, muted, unread, peer_name, message_id = row[:8]
         if kind == Conversation.Kind.DIRECT:
             title = peer_name or ""
             url = f"/messages/{title}/"
         else:
             title = name or slug
             url = f"/rooms/{slug}/"
-        message = last.get(last_id)
         results.append(
             protocol.conversation_entry(
                 conversation_id=conversation_id,
                 kind=kind,
                 title=title,
                 url=url,
-                unread=unread.get(conversation_id, 0),
-                last_message=protocol.message_dict(message) if message else None,
+                unread=unread,
+                last_message=protocol.message_dict(_last_message(conversation_id, row)) if message_id else None,
                 muted=muted,
             )
         )
     return results
+
+
+def _last_message(conversation_id: int, row: list[Any]) -> _WireMessage:
+    """The newest message of a conversation list row (columns 7-21 of its statement)."""
+    (
+        message_id,
+        sender_id,
+        sender_name,
+        body,
+        created_at,
+        client_id,
+        version,
+        edited_at,
+        deleted,
+        reactions,
+        reply_to_id,
+        answered_sender_id,
+        answered_sender_name,
+        answered_body,
+        answered_deleted,
+    ) = row[7:22]
+    answered = None
+    if reply_to_id is not None:
+        answered = _WireMessage(
+            pk=reply_to_id,
+            conversation_id=conversation_id,
+            sender=_WireUser(answered_sender_id, answered_sender_name),
+            body=answered_body,
+            deleted=answered_deleted,
+        )
+    return _WireMessage(
+        pk=message_id,
+        conversation_id=conversation_id,
+        sender=_WireUser(sender_id, sender_name),
+        body=body,
+        created_at=created_at,
+        client_id=client_id,
+        version=version,
+        edited_at=edited_at,
+        deleted=deleted,
+        reactions=reactions,
+        reply_to_id=reply_to_id,
+        reply_to=answered,
+    )
 
 
 def room_member_or_invitee(*, conversation_id: int, username: str) -> Any | None:

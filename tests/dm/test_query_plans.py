@@ -42,11 +42,6 @@ def test_inbox_unread_count_reads_each_conversation_from_its_marker():
     assert_indexed(plans)
 
 
-def test_unread_by_conversation_reads_each_conversation_from_its_marker():
-    plans = plans_of(lambda: selectors.unread_by_conversation(user_id=HEAVY))
-    assert_indexed(plans)
-
-
 def test_conversation_list_finds_each_last_message_through_the_index():
     entries = []
     plans = plans_of(lambda: entries.extend(selectors.conversation_list(user_id=HEAVY)))
