@@ -175,9 +175,7 @@ def test_the_last_message_in_the_list_is_the_message_the_history_shows(alice_cli
         protocol.Change("react", answer.message.pk, emoji="\N{THUMBS UP SIGN}"),
     ):
         changes.message_change(user=users["alice"], conversation=pair, change=change)
-    changes.message_change(
-        user=users["bob"], conversation=pair, change=protocol.Change("delete", question.message.pk)
-    )
+    changes.message_change(user=users["bob"], conversation=pair, change=protocol.Change("delete", question.message.pk))
     history = alice_client.get("/api/messages/bob/").json()["results"]
     (entry,) = alice_client.get("/api/conversations/").json()["results"]
     assert json.dumps(entry["last_message"], sort_keys=True) == json.dumps(history[-1], sort_keys=True)
