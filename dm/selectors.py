@@ -25,11 +25,13 @@ _MESSAGE, _MEMBERSHIP = Message._meta.db_table, Membership._meta.db_table
 _CONVERSATION, _BLOCK = Conversation._meta.db_table, Block._meta.db_table
 _USER = get_user_model()._meta.db_table
 
+# Users ``reader`` has blocked: their messages neither count as unread nor show as the last message.
+_BLOCKED_BY_READER_SQL = f"(SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"
 # The unread rule, the one place it is written: a message ``m`` is unread for
 # ``reader`` (membership ``mb``) when it is past their read marker, not their
 # own, not deleted, and not from someone they have blocked.
 _UNREAD_SQL = f"""m.id > mb.last_read_id AND m.sender_id <> %(reader)s AND NOT m.deleted
-      AND m.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"""
+      AND m.sender_id NOT IN {_BLOCKED_BY_READER_SQL}"""
 # The reader's unread messages in one of their conversations (membership ``mb``):
 # a correlated subquery, so each conversation is counted from its
 # ``(conversation, id)`` index past the marker, whatever its size or the
@@ -353,7 +355,7 @@ _CONVERSATION_LIST_SQL = f"""
                END AS peer,
                (SELECT newest.id FROM {_MESSAGE} newest
                 WHERE newest.conversation_id = own.conversation_id
-                  AND newest.sender_id NOT IN (SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)
+                  AND newest.sender_id NOT IN {_BLOCKED_BY_READER_SQL}
                 ORDER BY newest.id DESC LIMIT 1) AS last_id
         FROM {_MEMBERSHIP} own JOIN {_CONVERSATION} c ON c.id = own.conversation_id
         WHERE own.user_id = %(reader)s
