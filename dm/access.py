@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-
 from dm import selectors, services
 from dm.models import Conversation, RoomInvitation
 from social.http import Refused
@@ -40,7 +38,7 @@ class Deactivated(AccessDenied):
 
 def access_peer(user: Any, username: str) -> Any:
     """The active user named ``username``, who is not ``user``."""
-    peer = get_user_model().objects.filter(username=username, is_active=True).first()
+    peer = selectors.active_user(username=username)
     if peer is None:
         raise NotFound("no such user")
     if peer.pk == user.pk:
@@ -57,7 +55,7 @@ def access_direct(user: Any, username: str) -> tuple[Conversation, Any]:
 
 
 def _room(slug: str) -> Conversation:
-    room = Conversation.objects.filter(kind=Conversation.Kind.ROOM, slug=slug).first()
+    room = selectors.room_by_slug(slug=slug)
     if room is None:
         raise NotFound("no such room")
     return room

@@ -15,15 +15,17 @@ from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
 from notifications.services import mentioned_user_ids
+from social.db.rows import WireUser, converted_rows, first_instance
 from social.realtime import protocol
 
-# The reads below run on every message and every frame a chat socket acts
-# on, so they are written in SQL: building the same queries through the ORM
-# cost 1-4 ms of CPU each on the benchmark machine, the SQL itself 0.2-0.7 ms
-# (docs/benchmarks.md). Table and column names come from the models.
+# The reads below run on every message, every socket connect and every frame a
+# chat socket acts on, so they are written in SQL (``social.db.rows``): building the
+# same queries through the ORM cost 0.5-4 ms of CPU each on the benchmark machine,
+# the SQL itself 0.1-0.7 ms (docs/benchmarks.md). Table and column names come from the models.
 _MESSAGE, _MEMBERSHIP = Message._meta.db_table, Membership._meta.db_table
 _CONVERSATION, _BLOCK = Conversation._meta.db_table, Block._meta.db_table
 _USER = get_user_model()._meta.db_table
+_PRESENCE, _PRESENCE_VERSION = Presence._meta.db_table, PresenceVersion._meta.db_table
 
 # Users ``reader`` has blocked: their messages neither count as unread nor show as the last message.
 _BLOCKED_BY_READER_SQL = f"(SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(reader)s)"
@@ -67,6 +69,23 @@ _IS_ACTIVE_SQL = f"EXISTS(SELECT 1 FROM {_USER} WHERE id = %(poster)s AND is_act
 # True while ``poster`` may write to ``conversation``.
 POSTING_ALLOWED_SQL = f"{_IS_ACTIVE_SQL} AND {_IS_MEMBER_SQL} AND NOT {_IS_BLOCKED_SQL}"
 _POSTING_RIGHTS_SQL = f"SELECT {_IS_ACTIVE_SQL}, {_IS_MEMBER_SQL}, {_IS_BLOCKED_SQL}"
+# Every member's name and read marker.
+_READ_MARKERS_SQL = f"""SELECT u.username, mb.last_read_id FROM {_MEMBERSHIP} mb JOIN {_USER} u ON u.id = mb.user_id
+    WHERE mb.conversation_id = %(conversation)s"""
+# Who a room counts in (``room_online``): announced online, with a presence row seen since
+# ``fresh_since`` or a leave after ``left_since`` (still within the grace period).
+_ROOM_ONLINE_SQL = f"""
+    SELECT u.id, u.username FROM {_USER} u WHERE u.id IN (
+        SELECT pv.user_id FROM {_PRESENCE_VERSION} pv
+        WHERE pv.conversation_id = %(room)s AND pv.online
+          AND (pv.left_at >= %(left_since)s
+               OR pv.user_id IN (SELECT p.user_id FROM {_PRESENCE} p
+                                 WHERE p.conversation_id = %(room)s AND p.seen_at >= %(fresh_since)s)))
+    ORDER BY u.username
+"""
+# The rooms ``user`` is a member of (the bell follows each room's group).
+_ROOM_IDS_SQL = f"""SELECT mb.conversation_id FROM {_MEMBERSHIP} mb JOIN {_CONVERSATION} c ON c.id = mb.conversation_id
+    WHERE mb.user_id = %(user)s AND c.kind = '{Conversation.Kind.ROOM.value}'"""
 
 
 def room_posting_allowed_sql(poster: str) -> str:
@@ -79,6 +98,13 @@ def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def _column(sql: str, params: dict[str, Any]) -> list[Any]:
+    """The first column of every row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def inbox_unread_count(*, user_id: int) -> int:
@@ -115,14 +141,12 @@ def direct_is_muted(*, user_id: int, peer_id: int) -> bool:
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:
     """Ids of the users this user has blocked."""
-    return frozenset(Block.objects.filter(blocker_id=user_id).values_list("blocked_id", flat=True))
+    return frozenset(_column(f"SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(user)s", {"user": user_id}))
 
 
 def blocked_between(*, user_a_id: int, user_b_id: int) -> bool:
     """True when either user has blocked the other."""
-    return Block.objects.filter(
-        Q(blocker_id=user_a_id, blocked_id=user_b_id) | Q(blocker_id=user_b_id, blocked_id=user_a_id)
-    ).exists()
+    return bool(_one_row(f"SELECT {_IS_BLOCKED_SQL}", {"poster": user_a_id, "peer": user_b_id})[0])
 
 
 def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
@@ -163,11 +187,30 @@ def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -
 
 def room_ids(*, user_id: int) -> list[int]:
     """Ids of the rooms the user is a member of."""
-    return list(
-        Membership.objects.filter(user_id=user_id, conversation__kind=Conversation.Kind.ROOM).values_list(
-            "conversation_id", flat=True
-        )
+    return _column(_ROOM_IDS_SQL, {"user": user_id})
+
+
+def membership(*, conversation_id: int, user_id: int) -> Membership | None:
+    """The user's membership of the conversation, or None."""
+    return first_instance(
+        Membership, "conversation_id = %(c)s AND user_id = %(u)s", {"c": conversation_id, "u": user_id}
     )
+
+
+def room_by_slug(*, slug: str) -> Conversation | None:
+    """The room with this slug, or None."""
+    where = f"kind = '{Conversation.Kind.ROOM.value}' AND slug = %(slug)s"
+    return first_instance(Conversation, where, {"slug": slug})
+
+
+def direct_conversation(*, key: str) -> Conversation | None:
+    """The direct conversation of the pair ``key`` (``services.direct_key``), or None."""
+    return first_instance(Conversation, "direct_key = %(key)s", {"key": key})
+
+
+def active_user(*, username: str) -> Any | None:
+    """The active user named ``username``, or None."""
+    return first_instance(get_user_model(), "username = %(name)s AND is_active", {"name": username})
 
 
 def is_member(*, conversation_id: int, user_id: int) -> bool:
@@ -175,64 +218,138 @@ def is_member(*, conversation_id: int, user_id: int) -> bool:
     return Membership.objects.filter(conversation_id=conversation_id, user_id=user_id).exists()
 
 
-# What protocol.message_dict reads of a message, its sender, the message it answers and that
-# one's sender. Loading only these keeps a page's rows small (no users' password hashes) and
-# its query cheap to build: Django builds every selected column anew per query, and the four
-# tables' full rows were 46 columns for 17 used.
-WIRE_MESSAGE_FIELDS = (
-    "conversation",
-    "sender__username",
-    "body",
-    "created_at",
-    "client_id",
-    "version",
-    "edited_at",
-    "deleted",
-    "reactions",
-    "reply_to__sender__username",
-    "reply_to__body",
-    "reply_to__deleted",
-)
+@dataclass(slots=True)
+class WireMessage:
+    """A message (or the one it answers) as ``protocol.message_dict`` reads it, from one row."""
+
+    pk: int
+    conversation_id: int
+    sender: WireUser
+    body: str
+    created_at: Any = None
+    client_id: str | None = None
+    version: int = 0
+    edited_at: Any = None
+    deleted: bool = False
+    reactions: Any = None
+    reply_to_id: int | None = None
+    reply_to: WireMessage | None = None
 
 
-def wire_messages() -> QuerySet[Message]:
-    """Messages with what their wire form (``protocol.message_dict``) needs, and nothing else."""
-    return Message.objects.select_related("sender", "reply_to__sender").only(*WIRE_MESSAGE_FIELDS)
+# What protocol.message_dict reads of a message ``m``: its columns, its sender's name, and the
+# message it answers with that one's sender (``answered``, NULL for a message that answers
+# none). Every message page, replay and conversation list entry reads these 16 columns.
+_WIRE_MESSAGE_COLUMNS = """m.id, m.conversation_id, m.sender_id, sender.username, m.body, m.created_at, m.client_id,
+           m.version, m.edited_at, m.deleted, m.reactions,
+           m.reply_to_id, answered.sender_id, answered_sender.username, answered.body, answered.deleted"""
+_WIRE_MESSAGE_JOINS = f"""LEFT JOIN {_USER} sender ON sender.id = m.sender_id
+    LEFT JOIN {_MESSAGE} answered ON answered.id = m.reply_to_id
+    LEFT JOIN {_USER} answered_sender ON answered_sender.id = answered.sender_id"""
+# Those of the columns above that the database returns in its own form (SQLite: text
+# datetimes, 0/1 booleans; both: JSON as text), by position, with the field that reads them.
+_WIRE_MESSAGE_FIELDS = {
+    5: Message._meta.get_field("created_at"),
+    8: Message._meta.get_field("edited_at"),
+    9: Message._meta.get_field("deleted"),
+    10: Message._meta.get_field("reactions"),
+    15: Message._meta.get_field("deleted"),
+}
+# One page of a conversation's messages, newest first along ``order`` (``id`` or ``version``),
+# read backwards from the matching (conversation, …) index.
+_MESSAGE_PAGE_SQL = f"""
+    SELECT {_WIRE_MESSAGE_COLUMNS} FROM {_MESSAGE} m {_WIRE_MESSAGE_JOINS}
+    WHERE m.conversation_id = %(conversation)s {{bound}} {{hidden}}
+    ORDER BY m.{{order}} DESC LIMIT %(limit)s
+"""
 
 
-def _messages(conversation_id: int, hidden_senders: frozenset[int]) -> QuerySet[Message]:
-    messages = wire_messages().filter(conversation_id=conversation_id)
-    return messages.exclude(sender_id__in=hidden_senders) if hidden_senders else messages
+def _message_page(
+    conversation_id: int, hidden_senders: frozenset[int], *, order: str, bound: str, limit: int, **params: Any
+) -> tuple[list[WireMessage], bool]:
+    """Up to ``limit`` messages matching ``bound`` (SQL on ``m``), newest first along ``order``, oldest
+    first in the result; and whether older ones were cut."""
+    hidden = {f"hidden{i}": user_id for i, user_id in enumerate(sorted(hidden_senders))}
+    sql = _MESSAGE_PAGE_SQL.format(
+        order=order,
+        bound=bound,
+        hidden=f"AND m.sender_id NOT IN ({', '.join(f'%({name})s' for name in hidden)})" if hidden else "",
+    )
+    rows = converted_rows(
+        sql, {"conversation": conversation_id, "limit": limit + 1, **params, **hidden}, _WIRE_MESSAGE_FIELDS
+    )
+    return [_wire_message(row) for row in rows[:limit][::-1]], len(rows) > limit
+
+
+def _wire_message(row: list[Any], start: int = 0) -> WireMessage:
+    """The message whose ``_WIRE_MESSAGE_COLUMNS`` start at ``start`` in a row."""
+    (
+        message_id,
+        conversation_id,
+        sender_id,
+        sender_name,
+        body,
+        created_at,
+        client_id,
+        version,
+        edited_at,
+        deleted,
+        reactions,
+        reply_to_id,
+        answered_sender_id,
+        answered_sender_name,
+        answered_body,
+        answered_deleted,
+    ) = row[start : start + 16]
+    answered = None
+    if reply_to_id is not None:
+        answered = WireMessage(
+            pk=reply_to_id,
+            conversation_id=conversation_id,
+            sender=WireUser(answered_sender_id, answered_sender_name),
+            body=answered_body,
+            deleted=answered_deleted,
+        )
+    return WireMessage(
+        pk=message_id,
+        conversation_id=conversation_id,
+        sender=WireUser(sender_id, sender_name),
+        body=body,
+        created_at=created_at,
+        client_id=client_id,
+        version=version,
+        edited_at=edited_at,
+        deleted=deleted,
+        reactions=reactions,
+        reply_to_id=reply_to_id,
+        reply_to=answered,
+    )
 
 
 def messages_before(
     *, conversation_id: int, before_id: int | None, limit: int, hidden_senders: frozenset[int] = frozenset()
-) -> tuple[list[Message], bool]:
+) -> tuple[list[WireMessage], bool]:
     """One page of history older than ``before_id`` (newest page when None): (oldest first, has_more)."""
-    messages = _messages(conversation_id, hidden_senders)
-    if before_id is not None:
-        messages = messages.filter(id__lt=before_id)
-    page = list(messages.order_by("-id")[: limit + 1])
-    return page[:limit][::-1], len(page) > limit
+    bound = "" if before_id is None else "AND m.id < %(before)s"
+    return _message_page(conversation_id, hidden_senders, order="id", bound=bound, limit=limit, before=before_id)
 
 
 def messages_after(
     *, conversation_id: int, after_id: int, limit: int, hidden_senders: frozenset[int] = frozenset()
-) -> tuple[list[Message], bool]:
+) -> tuple[list[WireMessage], bool]:
     """The newest ``limit`` messages with id > ``after_id``, oldest first, and whether older ones were cut."""
-    page = list(_messages(conversation_id, hidden_senders).filter(id__gt=after_id).order_by("-id")[: limit + 1])
-    return page[:limit][::-1], len(page) > limit
+    bound = "AND m.id > %(after)s"
+    return _message_page(conversation_id, hidden_senders, order="id", bound=bound, limit=limit, after=after_id)
 
 
 def messages_since(
     *, conversation_id: int, since_version: int, limit: int, hidden_senders: frozenset[int] = frozenset()
-) -> tuple[list[Message], bool]:
+) -> tuple[list[WireMessage], bool]:
     """Every message whose version is greater than ``since_version``, in its current state, in
     version order: the newest ``limit`` of them, and whether older ones were cut."""
-    page = list(
-        _messages(conversation_id, hidden_senders).filter(version__gt=since_version).order_by("-version")[: limit + 1]
+    bound = "AND m.version > %(since)s"
+    return _message_page(
+        conversation_id, hidden_senders, order="version", bound=bound, limit=limit, since=since_version
     )
-    return page[:limit][::-1], len(page) > limit
 
 
 def mention_recipients(*, conversation_id: int, sender_id: int, text: str) -> list[int]:
@@ -260,9 +377,9 @@ def newest_message_id(*, conversation_id: int) -> int | None:
 
 def read_markers(*, conversation_id: int) -> dict[str, int]:
     """``{username: last_read_id}`` for every member."""
-    return dict(
-        Membership.objects.filter(conversation_id=conversation_id).values_list("user__username", "last_read_id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_MARKERS_SQL, {"conversation": conversation_id})
+        return dict(cursor.fetchall())
 
 
 def leave_grace() -> timedelta:
@@ -283,22 +400,26 @@ def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozense
     The same state the join and leave announcements follow, so a user who
     reloads while someone enters is listed, and their later leave is news.
     """
-    fresh = fresh_presence(conversation_id=conversation_id).values("user_id")
-    announced = PresenceVersion.objects.filter(conversation_id=conversation_id, online=True).filter(
-        Q(user_id__in=fresh) | Q(left_at__gte=timezone.now() - leave_grace())
-    )
-    users = (
-        get_user_model()
-        .objects.filter(pk__in=announced.values("user_id"))
-        .exclude(pk__in=hidden_users)
-        .order_by("username")
-    )
-    return [protocol.user_dict(user) for user in users]
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "room": conversation_id,
+        "fresh_since": adapt(now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])),
+        "left_since": adapt(now - leave_grace()),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_ROOM_ONLINE_SQL, params)
+        online = cursor.fetchall()
+    return [{"id": pk, "username": username} for pk, username in online if pk not in hidden_users]
 
 
 def presence_versions(*, conversation_id: int) -> dict[int, int]:
     """user id -> the version of the latest join or leave announced for them in the room."""
-    return dict(PresenceVersion.objects.filter(conversation_id=conversation_id).values_list("user_id", "version"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, version FROM {_PRESENCE_VERSION} WHERE conversation_id = %s", [conversation_id]
+        )
+        return dict(cursor.fetchall())
 
 
 def room_members(*, conversation_id: int, limit: int | None = None) -> list[Any]:
@@ -343,9 +464,7 @@ def rooms_visible(
 _CONVERSATION_LIST_SQL = f"""
     SELECT mb.conversation_id, mb.kind, mb.name, mb.slug, mb.muted,
            CASE WHEN mb.last_id > mb.last_read_id THEN {_UNREAD_IN_MEMBERSHIP_SQL} ELSE 0 END,
-           mb.peer, m.id, m.sender_id, sender.username, m.body, m.created_at, m.client_id, m.version,
-           m.edited_at, m.deleted, m.reactions,
-           m.reply_to_id, answered.sender_id, answered_sender.username, answered.body, answered.deleted
+           mb.peer, {_WIRE_MESSAGE_COLUMNS}
     FROM (
         SELECT own.conversation_id, own.last_read_id, own.muted,
                c.kind, c.name, c.slug, c.last_message_at, c.created_at,
@@ -362,72 +481,20 @@ _CONVERSATION_LIST_SQL = f"""
           AND NOT (c.kind = '{Conversation.Kind.DIRECT.value}' AND c.last_message_at IS NULL) {{fence}}
     ) mb
     LEFT JOIN {_MESSAGE} m ON m.id = mb.last_id
-    LEFT JOIN {_USER} sender ON sender.id = m.sender_id
-    LEFT JOIN {_MESSAGE} answered ON answered.id = m.reply_to_id
-    LEFT JOIN {_USER} answered_sender ON answered_sender.id = answered.sender_id
+    {_WIRE_MESSAGE_JOINS}
     ORDER BY mb.last_message_at DESC NULLS LAST, mb.created_at DESC
 """
 # PostgreSQL flattens a plain derived table into the joins and then runs the newest-message
 # probe twice per row (once to find the message, once more under a Memoize); OFFSET 0 keeps
 # the inner query whole. SQLite needs no fence and has no bare OFFSET.
 _SUBQUERY_FENCE = {"postgresql": "OFFSET 0"}
-# Columns of the statement above that the database returns in its own form (SQLite: text
-# datetimes, 0/1 booleans; both: JSON as text), by position, with the field that reads them.
+# The columns of the statement above that need the ORM's reading: the membership's muted flag,
+# then the message's (its columns start at position 7).
+_LIST_MESSAGE_START = 7
 _CONVERSATION_LIST_FIELDS = {
     4: Membership._meta.get_field("muted"),
-    11: Message._meta.get_field("created_at"),
-    14: Message._meta.get_field("edited_at"),
-    15: Message._meta.get_field("deleted"),
-    16: Message._meta.get_field("reactions"),
-    21: Message._meta.get_field("deleted"),
+    **{_LIST_MESSAGE_START + position: field for position, field in _WIRE_MESSAGE_FIELDS.items()},
 }
-
-
-@dataclass(slots=True)
-class _WireUser:
-    """The columns of a user ``protocol.user_dict`` reads."""
-
-    pk: int
-    username: str
-
-
-@dataclass(slots=True)
-class _WireMessage:
-    """A message (or the one it answers) as ``protocol.message_dict`` reads it, from one row."""
-
-    pk: int
-    conversation_id: int
-    sender: _WireUser
-    body: str
-    created_at: Any = None
-    client_id: str | None = None
-    version: int = 0
-    edited_at: Any = None
-    deleted: bool = False
-    reactions: Any = None
-    reply_to_id: int | None = None
-    reply_to: _WireMessage | None = None
-
-
-def _converted_rows(sql: str, params: dict[str, Any], fields: dict[int, Any]) -> list[list[Any]]:
-    """The rows of a hand-written statement with ``fields``' columns read as the ORM would read them."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    converters = []
-    for position, field in fields.items():
-        column = field.get_col(field.model._meta.db_table)
-        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if functions:
-            converters.append((position, column, functions))
-    converted = []
-    for row in rows:
-        values = list(row)
-        for position, column, functions in converters:
-            for function in functions:
-                values[position] = function(values[position], column, connection)
-        converted.append(values)
-    return converted
 
 
 def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
@@ -438,7 +505,7 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
     """
     sql = _CONVERSATION_LIST_SQL.format(fence=_SUBQUERY_FENCE.get(connection.vendor, ""))
     results = []
-    for row in _converted_rows(sql, {"reader": user_id}, _CONVERSATION_LIST_FIELDS):
+    for row in converted_rows(sql, {"reader": user_id}, _CONVERSATION_LIST_FIELDS):
         conversation_id, kind, name, slug, muted, unread, peer_name, message_id = row[:8]
         if kind == Conversation.Kind.DIRECT:
             title = peer_name or ""
@@ -453,55 +520,11 @@ def conversation_list(*, user_id: int) -> list[protocol.ConversationEntry]:
                 title=title,
                 url=url,
                 unread=unread,
-                last_message=protocol.message_dict(_last_message(conversation_id, row)) if message_id else None,
+                last_message=protocol.message_dict(_wire_message(row, _LIST_MESSAGE_START)) if message_id else None,
                 muted=muted,
             )
         )
     return results
-
-
-def _last_message(conversation_id: int, row: list[Any]) -> _WireMessage:
-    """The newest message of a conversation list row (columns 7-21 of its statement)."""
-    (
-        message_id,
-        sender_id,
-        sender_name,
-        body,
-        created_at,
-        client_id,
-        version,
-        edited_at,
-        deleted,
-        reactions,
-        reply_to_id,
-        answered_sender_id,
-        answered_sender_name,
-        answered_body,
-        answered_deleted,
-    ) = row[7:22]
-    answered = None
-    if reply_to_id is not None:
-        answered = _WireMessage(
-            pk=reply_to_id,
-            conversation_id=conversation_id,
-            sender=_WireUser(answered_sender_id, answered_sender_name),
-            body=answered_body,
-            deleted=answered_deleted,
-        )
-    return _WireMessage(
-        pk=message_id,
-        conversation_id=conversation_id,
-        sender=_WireUser(sender_id, sender_name),
-        body=body,
-        created_at=created_at,
-        client_id=client_id,
-        version=version,
-        edited_at=edited_at,
-        deleted=deleted,
-        reactions=reactions,
-        reply_to_id=reply_to_id,
-        reply_to=answered,
-    )
 
 
 def room_member_or_invitee(*, conversation_id: int, username: str) -> Any | None:

@@ -95,7 +95,7 @@ def direct_conversation_get_or_create(*, user_a: Any, user_b: Any) -> Conversati
     """The direct conversation of a pair with both memberships, created on first use."""
     key = direct_key(user_a.pk, user_b.pk)
     # Every DM socket's connect runs this: finding the pair's conversation opens no transaction.
-    conversation = Conversation.objects.filter(direct_key=key).first()
+    conversation = selectors.direct_conversation(key=key)
     if conversation is not None:
         return conversation
     try:
@@ -873,7 +873,7 @@ def _add_member(conversation: Conversation, user: Any) -> Membership:
     # Opening a room's socket joins it, so this runs on every connect: a member costs
     # one lookup and no transaction of its own (get_or_create opens one to insert),
     # and only a new member the newest message's id.
-    membership = Membership.objects.filter(conversation=conversation, user=user).first()
+    membership = selectors.membership(conversation_id=conversation.pk, user_id=user.pk)
     if membership is not None:
         return membership
     # A new member starts with everything already said marked read.

@@ -2,34 +2,79 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db import connections
+from django.db import connection, connections
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from notifications.models import Notification, PostMute, Preferences, ReadMark
+from social.db.rows import WireUser, converted_rows
 
 # The email kind of direct messages (the others are notification kinds).
 EMAIL_DIRECT = "direct"
 # email_delay_minutes runs from 0 (email off) to this.
 MAX_EMAIL_DELAY_MINUTES = 1440
 
+_NOTIFICATION, _READ_MARK = Notification._meta.db_table, ReadMark._meta.db_table
+_USER = get_user_model()._meta.db_table
+# The unread rule in SQL, ``unread()``'s twin: notification ``n`` is unread under its
+# recipient's mark-all-read position ``{mark}`` (NULL before their first mark-all-read).
+_UNREAD_SQL = "n.read_at IS NULL AND n.superseded_by_id IS NULL AND n.id > COALESCE({mark}, 0)"
+# One user's badge: a range of the unread index past the mark, read once.
+_UNREAD_COUNT_SQL = f"""
+    SELECT COUNT(*) FROM {_NOTIFICATION} n WHERE n.recipient_id = %(reader)s
+      AND {_UNREAD_SQL.format(mark=f"(SELECT up_to FROM {_READ_MARK} WHERE user_id = %(reader)s)")}
+"""
 # One probe of the unread index per user: as flat as the badge's own count however big
 # the table grows, and whatever its statistics say. (``recipient_id = ANY(%s)`` over
 # the whole table came out as a scan of every visible row, testing each against the
-# list: 770 ms for 10,000 users on a fresh table.) The rule is ``unread()``'s.
+# list: 770 ms for 10,000 users on a fresh table.)
 _UNREAD_COUNTS_POSTGRES_SQL = f"""
     SELECT r.id, (
-        SELECT COUNT(*) FROM {Notification._meta.db_table} n
-        WHERE n.recipient_id = r.id AND n.read_at IS NULL AND n.superseded_by_id IS NULL
-          AND n.id > COALESCE(m.up_to, 0)
+        SELECT COUNT(*) FROM {_NOTIFICATION} n WHERE n.recipient_id = r.id AND {_UNREAD_SQL.format(mark="m.up_to")}
     ) FROM unnest(%s::{{user_id_type}}[]) AS r(id)
-    LEFT JOIN {ReadMark._meta.db_table} m ON m.user_id = r.id
+    LEFT JOIN {_READ_MARK} m ON m.user_id = r.id
 """
+# A page of the user's visible notifications, newest first from the (recipient, id) index,
+# with the actor's name and the user's mark-all-read row (see ``with_read_marks``).
+_NOTIFICATION_PAGE_SQL = f"""
+    SELECT n.id, n.kind, n.actor_id, actor.username, n.text, n.url, n.created_at, n.read_at,
+           n.replaces, n.actors, n.count, mark.up_to, mark.marked_at
+    FROM {_NOTIFICATION} n
+    LEFT JOIN {_USER} actor ON actor.id = n.actor_id
+    LEFT JOIN {_READ_MARK} mark ON mark.user_id = n.recipient_id
+    WHERE n.recipient_id = %(reader)s AND n.superseded_by_id IS NULL {{bound}}
+    ORDER BY n.id DESC LIMIT %(limit)s
+"""
+_NOTIFICATION_PAGE_FIELDS = {
+    6: Notification._meta.get_field("created_at"),
+    7: Notification._meta.get_field("read_at"),
+    8: Notification._meta.get_field("replaces"),
+    9: Notification._meta.get_field("actors"),
+    12: ReadMark._meta.get_field("marked_at"),
+}
+
+
+@dataclass(slots=True)
+class WireNotification:
+    """A notification as ``protocol.notification_dict`` reads it, from one row."""
+
+    pk: int
+    kind: str
+    actor_id: int | None
+    actor: WireUser | None
+    text: str
+    url: str
+    created_at: Any
+    read_at: Any
+    replaces: Any
+    actors: Any
+    count: int
 
 
 def user_id_type(connection: Any) -> str:
@@ -89,17 +134,15 @@ WIRE_NOTIFICATION_FIELDS = (
 def notifications_of(*, user_id: int) -> QuerySet[Notification]:
     """Every visible notification of the user, newest first, with what its wire form needs."""
     return (
-        visible()
-        .filter(recipient_id=user_id)
-        .select_related("actor")
-        .only(*WIRE_NOTIFICATION_FIELDS)
-        .order_by("-id")
+        visible().filter(recipient_id=user_id).select_related("actor").only(*WIRE_NOTIFICATION_FIELDS).order_by("-id")
     )
 
 
 def unread_count(*, user_id: int) -> int:
     """How many of the user's notifications are unread (the badge)."""
-    return unread(user_id=user_id).count()
+    with connection.cursor() as cursor:
+        cursor.execute(_UNREAD_COUNT_SQL, {"reader": user_id})
+        return cursor.fetchone()[0]
 
 
 def unread_counts(*, user_ids: list[int]) -> dict[int, int]:
@@ -126,24 +169,37 @@ def newest_id(*, user_id: int) -> int | None:
     return Notification.objects.filter(recipient_id=user_id).order_by("-id").values_list("id", flat=True).first()
 
 
-def notifications_after(*, user_id: int, after_id: int, limit: int) -> tuple[list[Notification], bool]:
+def _notification_page(user_id: int, *, bound: str, limit: int, **params: Any) -> tuple[list[WireNotification], bool]:
+    """Up to ``limit`` of the user's visible notifications matching ``bound`` (SQL on ``n``), newest
+    first, read as the wire shows them (``with_read_marks``); and whether more matched."""
+    sql = _NOTIFICATION_PAGE_SQL.format(bound=bound)
+    rows = converted_rows(sql, {"reader": user_id, "limit": limit + 1, **params}, _NOTIFICATION_PAGE_FIELDS)
+    page = []
+    for row in rows[:limit]:
+        pk, kind, actor_id, actor_name, text, url, created_at, read_at, replaces, actors, count, up_to, marked_at = row
+        if read_at is None and up_to is not None and pk <= up_to:
+            read_at = marked_at
+        actor = WireUser(actor_id, actor_name) if actor_id is not None else None
+        page.append(
+            WireNotification(pk, kind, actor_id, actor, text, url, created_at, read_at, replaces, actors, count)
+        )
+    return page, len(rows) > limit
+
+
+def notifications_after(*, user_id: int, after_id: int, limit: int) -> tuple[list[WireNotification], bool]:
     """The newest ``limit`` notifications with id > ``after_id``, oldest first; and whether more were skipped.
 
     The newest ones, not the oldest, so a client that was away long resumes with
     what is current; older ones stay reachable through the HTTP API.
     """
-    rows = list(notifications_of(user_id=user_id).filter(id__gt=after_id)[: limit + 1])
-    truncated = len(rows) > limit
-    return with_read_marks(rows[:limit][::-1], user_id=user_id), truncated
+    page, truncated = _notification_page(user_id, bound="AND n.id > %(after)s", limit=limit, after=after_id)
+    return page[::-1], truncated
 
 
-def notifications_before(*, user_id: int, before_id: int | None, limit: int) -> tuple[list[Notification], bool]:
+def notifications_before(*, user_id: int, before_id: int | None, limit: int) -> tuple[list[WireNotification], bool]:
     """A page of notifications newest first, older than ``before_id`` when given; and whether more exist."""
-    queryset = notifications_of(user_id=user_id)
-    if before_id is not None:
-        queryset = queryset.filter(id__lt=before_id)
-    rows = list(queryset[: limit + 1])
-    return with_read_marks(rows[:limit], user_id=user_id), len(rows) > limit
+    bound = "" if before_id is None else "AND n.id < %(before)s"
+    return _notification_page(user_id, bound=bound, limit=limit, before=before_id)
 
 
 def notifications_page(*, user_id: int, number: Any, per_page: int) -> Page:
