@@ -150,6 +150,7 @@ def run(ctx: Context) -> Json:
         [
             "server",
             "sockets",
+            "connect cpu ms/socket",
             "accepting s",
             "back",
             "all back s",
@@ -166,6 +167,7 @@ def run(ctx: Context) -> Json:
             [
                 LABEL[k],
                 r.get("sockets"),
+                r.get("connect_cpu_ms_per_socket"),
                 r.get("accepting_s"),
                 r.get("resumed"),
                 r.get("all_back_s"),
