@@ -1016,6 +1016,18 @@ def _presence_sql(sql: str, params: list[Any]) -> Any:
         return cursor.fetchone() if cursor.description else cursor.rowcount
 
 
+# Whether a heartbeat's sweep of the room has work: rows not refreshed since a stale time
+# (their process died), or users whose leave fell due while no process was left to announce
+# it (the one that closed their last socket was killed within the grace period).
+_SWEEP_DUE_SQL = f"""
+    SELECT EXISTS(SELECT 1 FROM {_SOCKET_PRESENCE} WHERE conversation_id = %s AND seen_at < %s)
+        OR EXISTS(SELECT 1 FROM {PresenceVersion._meta.db_table} pv
+                  WHERE pv.conversation_id = %s AND pv.online AND pv.left_at < %s
+                    AND pv.user_id NOT IN (SELECT p.user_id FROM {_SOCKET_PRESENCE} p
+                                           WHERE p.conversation_id = pv.conversation_id AND p.seen_at >= %s))
+"""
+
+
 def _lock_member(conversation_id: int, user_id: int) -> None:
     # Serialises one user's presence changes in one room across tabs and server
     # processes, so exactly one tab sees "first in" or "last out". Falls back to
@@ -1115,18 +1127,24 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
     row, and ask whether the room has stale ones.
     """
     now = timezone.now()
+    adapt = connections[Presence.objects.db].ops.adapt_datetimefield_value
     back = None
-    if not Presence.objects.filter(channel_name=channel_name).update(seen_at=now):
+    stamped = _presence_sql(
+        f"UPDATE {_SOCKET_PRESENCE} SET seen_at = %s WHERE channel_name = %s", [adapt(now), channel_name]
+    )
+    if not stamped:
         back = presence_enter(conversation_id=conversation_id, user_id=user_id, channel_name=channel_name)
     stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    overdue_before = now - selectors.leave_grace()
+    sweep_params = [conversation_id, adapt(stale_before), conversation_id, adapt(overdue_before), adapt(stale_before)]
+    sweep_due = _presence_sql(_SWEEP_DUE_SQL, sweep_params)[0]
+    if not sweep_due:
+        return PresenceBeat(back=back, gone=[])
     stale = Presence.objects.filter(conversation_id=conversation_id, seen_at__lt=stale_before)
-    # Users whose leave fell due while no process was left to announce it (the
-    # one that closed their last socket was killed within the grace period).
     overdue = PresenceVersion.objects.filter(
-        conversation_id=conversation_id, online=True, left_at__lt=now - selectors.leave_grace()
+        conversation_id=conversation_id, online=True, left_at__lt=overdue_before
     ).exclude(user_id__in=selectors.fresh_presence(conversation_id=conversation_id).values("user_id"))
-    gone = _presence_sweep(conversation_id, stale, overdue) if stale.exists() or overdue.exists() else []
-    return PresenceBeat(back=back, gone=gone)
+    return PresenceBeat(back=back, gone=_presence_sweep(conversation_id, stale, overdue))
 
 
 @transaction.atomic
