@@ -30,7 +30,7 @@ PING_TIMEOUT = int(os.environ.get("DAPHNE_PING_TIMEOUT", "30"))
 # A handshake the app has not accepted by then is dropped by daphne; the app's
 # admission control (social/realtime/admission.py) refuses the ones that would
 # wait longer before doing any work for them.
-HANDSHAKE_TIMEOUT = int(os.environ.get("DAPHNE_CONNECT_TIMEOUT", "30"))
+HANDSHAKE_TIMEOUT = int(os.environ.get("DAPHNE_CONNECT_TIMEOUT", "60"))
 # Sockets live at most a day; channels-redis group_expiry is set above this.
 WEBSOCKET_TIMEOUT = 86400
 

@@ -207,9 +207,13 @@ REALTIME = {
     # Handshakes of one process doing their work at once; the others wait their
     # turn, and one that waited this long is refused before any work, to be
     # retried later: it could not finish before daphne's connect timeout
-    # (social/serve.py). See social/realtime/admission.py.
+    # (social/serve.py). See social/realtime/admission.py. The patience is long enough
+    # for one process to serve a restart's whole crowd of tabs from one queue: a
+    # waiting handshake costs little, a refused one its parsing again after a
+    # back-off, and the back-offs left the process idle at the storm's end (5,000
+    # sockets: 128 s with 25 s, 65 s with 55 s; docs/benchmarks.md).
     "HANDSHAKES_IN_FLIGHT": env_int(ENV, "WS_HANDSHAKES_IN_FLIGHT", 64),
-    "HANDSHAKE_PATIENCE_MS": env_int(ENV, "WS_HANDSHAKE_PATIENCE_MS", 25000),
+    "HANDSHAKE_PATIENCE_MS": env_int(ENV, "WS_HANDSHAKE_PATIENCE_MS", 55000),
     # Chat messages a socket has read but not yet stored; at this many it stops
     # reading until they are (they are stored in batches meanwhile).
     "PENDING_MESSAGES_PER_SOCKET": env_int(ENV, "WS_PENDING_MESSAGES", 32),
