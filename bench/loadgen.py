@@ -911,7 +911,8 @@ async def storm(cfg: Json, target: Target, window: CpuWindow) -> Json:
     cpu1 = proc_cpu_seconds(server_pid)
     # The server's CPU per socket over the first connects: what bounds a storm on one process,
     # and far steadier from run to run than the storm's wall time.
-    connect_cpu_ms = round(1000 * (cpu1 - cpu0) / len(sockets), 2) if cpu0 is not None and cpu1 is not None else None
+    measured = opened and cpu0 is not None and cpu1 is not None
+    connect_cpu_ms = round(1000 * (cpu1 - cpu0) / len(sockets), 2) if measured else None
     log(f"storm: {sum(bool(s.ready_at) for s in sockets)}/{len(sockets)} open in {connect_s} s")
     result: Json = {"sockets": len(sockets), "connect_s": connect_s, "connect_cpu_ms_per_socket": connect_cpu_ms}
     if not opened:

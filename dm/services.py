@@ -1001,7 +1001,7 @@ def inbox_total_on_commit(user_id: int, *, conversation_id: int | None = None) -
     )
 
 
-_SOCKET_PRESENCE = Presence._meta.db_table
+_SOCKET_PRESENCE, _PRESENCE_VERSIONS = Presence._meta.db_table, PresenceVersion._meta.db_table
 _MEMBERSHIPS, _USERS = Membership._meta.db_table, get_user_model()._meta.db_table
 
 
@@ -1021,7 +1021,7 @@ def _presence_sql(sql: str, params: list[Any]) -> Any:
 # it (the one that closed their last socket was killed within the grace period).
 _SWEEP_DUE_SQL = f"""
     SELECT EXISTS(SELECT 1 FROM {_SOCKET_PRESENCE} WHERE conversation_id = %s AND seen_at < %s)
-        OR EXISTS(SELECT 1 FROM {PresenceVersion._meta.db_table} pv
+        OR EXISTS(SELECT 1 FROM {_PRESENCE_VERSIONS} pv
                   WHERE pv.conversation_id = %s AND pv.online AND pv.left_at < %s
                     AND pv.user_id NOT IN (SELECT p.user_id FROM {_SOCKET_PRESENCE} p
                                            WHERE p.conversation_id = pv.conversation_id AND p.seen_at >= %s))
@@ -1053,7 +1053,7 @@ def _stamp_left_at(conversation_id: int, user_id: int, *, left: bool) -> None:
     adapt = connections[Presence.objects.db].ops.adapt_datetimefield_value
     where = "conversation_id = %s AND user_id = %s" + ("" if left else " AND left_at IS NOT NULL")
     _presence_sql(
-        f"UPDATE {_PRESENCE_TABLE} SET left_at = %s WHERE {where}",
+        f"UPDATE {_PRESENCE_VERSIONS} SET left_at = %s WHERE {where}",
         [adapt(timezone.now()) if left else None, conversation_id, user_id],
     )
 
@@ -1245,18 +1245,17 @@ async def _leave_after_grace(conversation: Conversation, user: Any) -> None:
         log.warning("announcing the leave of user %s failed; the sweep will", user.pk, exc_info=True)
 
 
-_PRESENCE_TABLE = PresenceVersion._meta.db_table
 # The join: from "not announced" (or no row yet) to online, with the next number.
 _ANNOUNCE_JOIN_SQL = f"""
-    INSERT INTO {_PRESENCE_TABLE} (conversation_id, user_id, version, online, left_at) VALUES (%s, %s, 1, TRUE, NULL)
+    INSERT INTO {_PRESENCE_VERSIONS} (conversation_id, user_id, version, online, left_at) VALUES (%s, %s, 1, TRUE, NULL)
     ON CONFLICT (conversation_id, user_id) DO UPDATE
-        SET version = {_PRESENCE_TABLE}.version + 1, online = TRUE, left_at = NULL
-        WHERE NOT {_PRESENCE_TABLE}.online
+        SET version = {_PRESENCE_VERSIONS}.version + 1, online = TRUE, left_at = NULL
+        WHERE NOT {_PRESENCE_VERSIONS}.online
     RETURNING version
 """
 # The leave: only from online.
 _ANNOUNCE_LEAVE_SQL = f"""
-    UPDATE {_PRESENCE_TABLE} SET version = version + 1, online = FALSE, left_at = NULL
+    UPDATE {_PRESENCE_VERSIONS} SET version = version + 1, online = FALSE, left_at = NULL
     WHERE conversation_id = %s AND user_id = %s AND online
     RETURNING version
 """

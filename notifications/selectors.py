@@ -107,7 +107,8 @@ def read_mark(*, user_id: int) -> ReadMark | None:
 
 def with_read_marks(rows: list[Notification], *, user_id: int) -> list[Notification]:
     """The rows (all the user's) with ``read_at`` filled in where the user's ``ReadMark`` covers them and
-    its job has not yet: what the wire and the page show. One query, and none when all are read."""
+    its job has not yet: what the notifications page shows (the wire's pages do the same in their
+    statement, ``_notification_page``). One query, and none when all are read."""
     if any(row.read_at is None for row in rows):
         mark = read_mark(user_id=user_id)
         for row in rows if mark is not None else ():
@@ -116,7 +117,7 @@ def with_read_marks(rows: list[Notification], *, user_id: int) -> list[Notificat
     return rows
 
 
-# What protocol.notification_dict (and the notifications page) reads: the actor's username,
+# What the notifications page reads (as protocol.notification_dict does): the actor's username,
 # not their whole row with its password hash, and a query that is cheaper to build.
 WIRE_NOTIFICATION_FIELDS = (
     "kind",
@@ -132,7 +133,7 @@ WIRE_NOTIFICATION_FIELDS = (
 
 
 def notifications_of(*, user_id: int) -> QuerySet[Notification]:
-    """Every visible notification of the user, newest first, with what its wire form needs."""
+    """Every visible notification of the user, newest first, with what the notifications page shows."""
     return (
         visible().filter(recipient_id=user_id).select_related("actor").only(*WIRE_NOTIFICATION_FIELDS).order_by("-id")
     )

@@ -7,7 +7,8 @@ new session store"): this one reads the row the stock engine reads, under the
 same expiry rule, and handles a miss the same way, dropping the key so that the
 next save makes a new one (a stale or forged cookie cannot pick its session's
 key). Building the stock engine's query costs ~0.7 ms of CPU on the benchmark
-machine, the statement ~0.3 ms. Writes, deletes and expiry are the stock engine's.
+machine, the statement ~0.3 ms. Writes, deletes and expiry are the stock engine's, and so
+is the async ``aload`` (the service reads sessions on the sync path only).
 """
 
 from __future__ import annotations

@@ -184,6 +184,40 @@ def test_the_last_message_in_the_list_is_the_message_the_history_shows(alice_cli
     assert (entry["muted"], entry["unread"]) == (False, 0)
 
 
+def test_history_read_by_hand_serialises_as_the_orm_loads_the_messages(alice_client, users, pair):
+    """The pages, replays and the list read messages by hand (dm.selectors): each message, as JSON,
+    as the ORM's model instance of it serialises (edited, reacted, a reply to a deleted message)."""
+    import json
+
+    from dm import changes, selectors
+    from dm.models import Message
+    from social.realtime import protocol
+
+    question = services.message_send(sender=users["bob"], conversation=pair, body="question?", client_id=None)
+    answer = services.message_send(
+        sender=users["alice"], conversation=pair, body="answer", client_id="c-1", reply_to=question.message
+    )
+    plain = services.message_send(sender=users["bob"], conversation=pair, body="plain", client_id="c-2")
+    for change in (
+        protocol.Change("edit", answer.message.pk, body="answer, edited"),
+        protocol.Change("react", answer.message.pk, emoji="\N{THUMBS UP SIGN}"),
+    ):
+        changes.message_change(user=users["alice"], conversation=pair, change=change)
+    changes.message_change(user=users["bob"], conversation=pair, change=protocol.Change("delete", question.message.pk))
+    ids = [question.message.pk, answer.message.pk, plain.message.pk]
+    loaded = Message.objects.select_related("sender", "reply_to__sender").in_bulk(ids)
+    expected = [json.dumps(protocol.message_dict(loaded[pk]), sort_keys=True) for pk in ids]
+    pages = (
+        selectors.messages_before(conversation_id=pair.pk, before_id=None, limit=10)[0],
+        selectors.messages_after(conversation_id=pair.pk, after_id=0, limit=10)[0],
+    )
+    for page in pages:
+        assert [json.dumps(protocol.message_dict(m), sort_keys=True) for m in page] == expected
+    since = selectors.messages_since(conversation_id=pair.pk, since_version=0, limit=10)[0]
+    assert sorted(json.dumps(protocol.message_dict(m), sort_keys=True) for m in since) == sorted(expected)
+    assert json.loads(expected[1])["reply_to"]["deleted"] is True
+
+
 def test_conversations_only_lists_your_own(client, users, pair):
     say(users, pair, "bob", 1)
     client.force_login(users["carol"])

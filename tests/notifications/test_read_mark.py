@@ -155,3 +155,26 @@ def test_a_real_worker_settles_a_mark_all_read_from_the_api(alice):
     mark = ReadMark.objects.get(user=alice)
     assert (mark.up_to, mark.settled_up_to) == (rows[-1].pk, rows[-1].pk)
     assert settle_jobs().get().status == "SUCCESSFUL"
+
+
+def test_the_hand_written_counts_and_pages_agree_with_the_orm_rule(alice, bob):
+    """The badge, notify_many's counts and the wire's pages are SQL twins of ``unread()`` and
+    ``with_read_marks``: under a mark, read by id, superseded by a group, another user's."""
+    for i in range(4):
+        notify(alice, f"n{i}")
+    notifications_mark_all_read(user_id=alice.pk)
+    later = [notify(alice, f"later{i}") for i in range(4)]
+    notifications_mark_read(user_id=alice.pk, ids=[later[1].pk])
+    Notification.objects.filter(pk=later[2].pk).update(superseded_by=later[3])
+    notify(bob, "bob's")
+    rule = selectors.unread(user_id=alice.pk).count()
+    assert rule == 2
+    assert selectors.unread_count(user_id=alice.pk) == rule
+    assert selectors.unread_counts(user_ids=[alice.pk, bob.pk]) == {alice.pk: rule, bob.pk: 1}
+    page, has_more = selectors.notifications_before(user_id=alice.pk, before_id=None, limit=50)
+    orm = selectors.with_read_marks(list(selectors.notifications_of(user_id=alice.pk)), user_id=alice.pk)
+    assert [notification_dict(row) for row in page] == [notification_dict(row) for row in orm]
+    assert [row["read"] for row in map(notification_dict, page)] == [False, True, False] + [True] * 4
+    assert has_more is False
+    replay, _ = selectors.notifications_after(user_id=alice.pk, after_id=0, limit=50)
+    assert [notification_dict(row) for row in replay] == [notification_dict(row) for row in orm[::-1]]
