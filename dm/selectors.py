@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
 from notifications.services import mentioned_user_ids
-from social.db.rows import WireUser, converted_rows, first_instance
+from social.db.rows import WireUser, all_rows, converted_rows, db_time, first_column, first_instance, one_row
 from social.realtime import protocol
 
 # The reads below run on every message, every socket connect and every frame a
@@ -94,19 +94,6 @@ def room_posting_allowed_sql(poster: str) -> str:
     return POSTING_ALLOWED_SQL.replace("%(poster)s", poster).replace("%(peer)s", "NULL")
 
 
-def _one_row(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _column(sql: str, params: dict[str, Any]) -> list[Any]:
-    """The first column of every row."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
-
-
 def inbox_unread_count(*, user_id: int) -> int:
     """Unread direct messages of the user, over all their direct conversations.
 
@@ -114,7 +101,7 @@ def inbox_unread_count(*, user_id: int) -> int:
     counted from its ``(conversation, id)`` index past the marker, so the cost
     follows the user's unread messages and conversations, not the table.
     """
-    return _one_row(INBOX_UNREAD_SQL, {"reader": user_id})[0]
+    return one_row(INBOX_UNREAD_SQL, {"reader": user_id})[0]
 
 
 def muted_member_ids(*, conversation_id: int) -> frozenset[int]:
@@ -141,12 +128,12 @@ def direct_is_muted(*, user_id: int, peer_id: int) -> bool:
 
 def blocked_ids(*, user_id: int) -> frozenset[int]:
     """Ids of the users this user has blocked."""
-    return frozenset(_column(f"SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(user)s", {"user": user_id}))
+    return frozenset(first_column(f"SELECT blocked_id FROM {_BLOCK} WHERE blocker_id = %(user)s", {"user": user_id}))
 
 
 def blocked_between(*, user_a_id: int, user_b_id: int) -> bool:
     """True when either user has blocked the other."""
-    return bool(_one_row(f"SELECT {_IS_BLOCKED_SQL}", {"poster": user_a_id, "peer": user_b_id})[0])
+    return bool(one_row(f"SELECT {_IS_BLOCKED_SQL}", {"poster": user_a_id, "peer": user_b_id})[0])
 
 
 def has_blocked(*, blocker_id: int, blocked_id: int) -> bool:
@@ -181,13 +168,13 @@ class PostingRights:
 def posting_rights(*, conversation_id: int, user_id: int, peer_id: int | None) -> PostingRights:
     """Account active, member, blocked from/by ``peer_id``: in one query."""
     params = {"conversation": conversation_id, "poster": user_id, "peer": peer_id}
-    active, member, blocked = _one_row(_POSTING_RIGHTS_SQL, params)
+    active, member, blocked = one_row(_POSTING_RIGHTS_SQL, params)
     return PostingRights(active=bool(active), member=bool(member), blocked=bool(blocked))
 
 
 def room_ids(*, user_id: int) -> list[int]:
     """Ids of the rooms the user is a member of."""
-    return _column(_ROOM_IDS_SQL, {"user": user_id})
+    return first_column(_ROOM_IDS_SQL, {"user": user_id})
 
 
 def membership(*, conversation_id: int, user_id: int) -> Membership | None:
@@ -377,9 +364,7 @@ def newest_message_id(*, conversation_id: int) -> int | None:
 
 def read_markers(*, conversation_id: int) -> dict[str, int]:
     """``{username: last_read_id}`` for every member."""
-    with connection.cursor() as cursor:
-        cursor.execute(_READ_MARKERS_SQL, {"conversation": conversation_id})
-        return dict(cursor.fetchall())
+    return dict(all_rows(_READ_MARKERS_SQL, {"conversation": conversation_id}))
 
 
 def leave_grace() -> timedelta:
@@ -387,10 +372,14 @@ def leave_grace() -> timedelta:
     return timedelta(milliseconds=settings.REALTIME["PRESENCE_LEAVE_GRACE_MS"])
 
 
+def stale_before(now: datetime) -> datetime:
+    """Presence rows not refreshed since then are stale (their process died): PRESENCE_STALE_SECONDS ago."""
+    return now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+
+
 def fresh_presence(*, conversation_id: int) -> QuerySet[Presence]:
     """The room's presence rows refreshed within PRESENCE_STALE_SECONDS (a killed process's go stale)."""
-    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
-    return Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=fresh_since)
+    return Presence.objects.filter(conversation_id=conversation_id, seen_at__gte=stale_before(timezone.now()))
 
 
 def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
@@ -401,25 +390,16 @@ def room_online(*, conversation_id: int, hidden_users: frozenset[int] = frozense
     reloads while someone enters is listed, and their later leave is news.
     """
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    params = {
-        "room": conversation_id,
-        "fresh_since": adapt(now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])),
-        "left_since": adapt(now - leave_grace()),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_ROOM_ONLINE_SQL, params)
-        online = cursor.fetchall()
+    fresh_since, left_since = db_time(stale_before(now)), db_time(now - leave_grace())
+    params = {"room": conversation_id, "fresh_since": fresh_since, "left_since": left_since}
+    online = all_rows(_ROOM_ONLINE_SQL, params)
     return [{"id": pk, "username": username} for pk, username in online if pk not in hidden_users]
 
 
 def presence_versions(*, conversation_id: int) -> dict[int, int]:
     """user id -> the version of the latest join or leave announced for them in the room."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT user_id, version FROM {_PRESENCE_VERSION} WHERE conversation_id = %s", [conversation_id]
-        )
-        return dict(cursor.fetchall())
+    sql = f"SELECT user_id, version FROM {_PRESENCE_VERSION} WHERE conversation_id = %s"
+    return dict(all_rows(sql, [conversation_id]))
 
 
 def room_members(*, conversation_id: int, limit: int | None = None) -> list[Any]:

@@ -15,7 +15,6 @@ import logging
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +28,7 @@ from dm import selectors, versions
 from dm.models import Block, Conversation, Membership, Message, Presence, PresenceVersion, RoomInvitation
 from notifications.models import Notification
 from notifications.services import notify, notify_many
+from social.db.rows import db_time
 from social.realtime import limits, protocol
 from social.realtime.groups import control_group, direct_group, room_group, user_group
 from social.realtime.publish import group_send, group_send_many, group_send_many_sync, send_on_commit
@@ -1042,19 +1042,16 @@ def _lock_member(conversation_id: int, user_id: int) -> None:
 
 def _has_fresh_row(conversation_id: int, user_id: int) -> bool:
     """Whether one of the user's sockets in the room beat within PRESENCE_STALE_SECONDS (any process)."""
-    fresh_since = timezone.now() - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
     sql = f"SELECT 1 FROM {_SOCKET_PRESENCE} WHERE conversation_id = %s AND user_id = %s AND seen_at >= %s LIMIT 1"
-    adapt = connections[Presence.objects.db].ops.adapt_datetimefield_value
-    return _presence_sql(sql, [conversation_id, user_id, adapt(fresh_since)]) is not None
+    return _presence_sql(sql, [conversation_id, user_id, db_time(selectors.stale_before(timezone.now()))]) is not None
 
 
 def _stamp_left_at(conversation_id: int, user_id: int, *, left: bool) -> None:
     """Start the user's leave grace period in the room (``left``), or call it off."""
-    adapt = connections[Presence.objects.db].ops.adapt_datetimefield_value
     where = "conversation_id = %s AND user_id = %s" + ("" if left else " AND left_at IS NOT NULL")
     _presence_sql(
         f"UPDATE {_PRESENCE_VERSIONS} SET left_at = %s WHERE {where}",
-        [adapt(timezone.now()) if left else None, conversation_id, user_id],
+        [db_time(timezone.now()) if left else None, conversation_id, user_id],
     )
 
 
@@ -1065,10 +1062,9 @@ def presence_enter(*, conversation_id: int, user_id: int, channel_name: str) -> 
     _lock_member(conversation_id, user_id)
     # Stale rows (a dead process's) are left for the next heartbeat's sweep,
     # which announces their users' leave. A socket's channel name is new, so its row is too.
-    adapt = connections[Presence.objects.db].ops.adapt_datetimefield_value
     _presence_sql(
         f"INSERT INTO {_SOCKET_PRESENCE} (conversation_id, user_id, channel_name, seen_at) VALUES (%s, %s, %s, %s)",
-        [conversation_id, user_id, channel_name, adapt(timezone.now())],
+        [conversation_id, user_id, channel_name, db_time(timezone.now())],
     )
     version = _announce_presence(conversation_id, user_id, online=True)
     if version is None:
@@ -1127,16 +1123,16 @@ def presence_refresh(*, conversation_id: int, user_id: int, channel_name: str) -
     row, and ask whether the room has stale ones.
     """
     now = timezone.now()
-    adapt = connections[Presence.objects.db].ops.adapt_datetimefield_value
     back = None
     stamped = _presence_sql(
-        f"UPDATE {_SOCKET_PRESENCE} SET seen_at = %s WHERE channel_name = %s", [adapt(now), channel_name]
+        f"UPDATE {_SOCKET_PRESENCE} SET seen_at = %s WHERE channel_name = %s", [db_time(now), channel_name]
     )
     if not stamped:
         back = presence_enter(conversation_id=conversation_id, user_id=user_id, channel_name=channel_name)
-    stale_before = now - timedelta(seconds=settings.REALTIME["PRESENCE_STALE_SECONDS"])
+    stale_before = selectors.stale_before(now)
     overdue_before = now - selectors.leave_grace()
-    sweep_params = [conversation_id, adapt(stale_before), conversation_id, adapt(overdue_before), adapt(stale_before)]
+    stale_at, overdue_at = db_time(stale_before), db_time(overdue_before)
+    sweep_params = [conversation_id, stale_at, conversation_id, overdue_at, stale_at]
     sweep_due = _presence_sql(_SWEEP_DUE_SQL, sweep_params)[0]
     if not sweep_due:
         return PresenceBeat(back=back, gone=[])

@@ -8,12 +8,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from notifications.models import Notification, PostMute, Preferences, ReadMark
-from social.db.rows import WireUser, converted_rows
+from social.db.rows import WireUser, converted_rows, one_row
 
 # The email kind of direct messages (the others are notification kinds).
 EMAIL_DIRECT = "direct"
@@ -141,9 +141,7 @@ def notifications_of(*, user_id: int) -> QuerySet[Notification]:
 
 def unread_count(*, user_id: int) -> int:
     """How many of the user's notifications are unread (the badge)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_UNREAD_COUNT_SQL, {"reader": user_id})
-        return cursor.fetchone()[0]
+    return one_row(_UNREAD_COUNT_SQL, {"reader": user_id})[0]
 
 
 def unread_counts(*, user_ids: list[int]) -> dict[int, int]:

@@ -11,6 +11,7 @@ reads as it reads model instances.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -25,12 +26,34 @@ class WireUser:
     username: str
 
 
+def one_row(sql: str, params: Any) -> tuple[Any, ...] | None:
+    """The first row of a hand-written statement (None when it has none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def all_rows(sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """Every row of a hand-written statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def first_column(sql: str, params: Any) -> list[Any]:
+    """The first column of every row of a hand-written statement."""
+    return [row[0] for row in all_rows(sql, params)]
+
+
+def db_time(value: datetime) -> Any:
+    """An aware datetime as a statement's parameter, as the ORM would pass it (SQLite: UTC text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 def converted_rows(sql: str, params: dict[str, Any], fields: dict[int, Any]) -> list[list[Any]]:
     """The rows of a hand-written statement with ``fields``' columns (position -> model field) read as
     the ORM would read them: SQLite's text datetimes and 0/1 booleans, both databases' JSON text."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = all_rows(sql, params)
     converters = []
     for position, field in fields.items():
         column = field.get_col(field.model._meta.db_table)
